@@ -1,0 +1,63 @@
+"""What an alert says, and the notifier contract.
+
+An alert carries facts about an incident (path, verdicts, which canary saw whose
+code, counts, times, the kill switch), never a frame: the foreign frame is somebody's
+private image and is not the notifiers' to see.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+
+class AlertKind(StrEnum):
+    INCIDENT_OPENED = "incident_opened"
+    KILL_SWITCH_TRIPPED = "kill_switch_tripped"
+    KILL_SWITCH_FAILED = "kill_switch_failed"
+
+
+@dataclass(frozen=True)
+class Alert:
+    kind: AlertKind
+    incident_id: int
+    path: str
+    verdict: str  # the verdict of the probe that raised this alert
+    canary: str  # the canary whose probe saw it
+    source: str | None  # whose code the returned frame carried, if anyone's
+    profile: str
+    hits: int
+    first_seen: datetime
+    last_seen: datetime
+    kill_switch: str  # "armed" / "tripped"
+    detail: str = ""
+
+    @property
+    def summary(self) -> str:
+        whose = f"{self.source}'s frame" if self.source else "a frame with no canary code"
+        return {
+            AlertKind.INCIDENT_OPENED: (
+                f"LEAK on path {self.path}: {self.canary} received {whose} "
+                f"({self.verdict}, profile {self.profile})"
+            ),
+            AlertKind.KILL_SWITCH_TRIPPED: f"kill switch TRIPPED for path {self.path}",
+            AlertKind.KILL_SWITCH_FAILED: (
+                f"kill switch for path {self.path} could NOT be tripped: {self.detail}"
+            ),
+        }[self.kind]
+
+
+class NotifierError(Exception):
+    """The notifier could not deliver; ``retryable`` says whether to try again later."""
+
+    def __init__(self, message: str, *, retryable: bool = True) -> None:
+        super().__init__(message)
+        self.retryable = retryable
+
+
+class Notifier(ABC):
+    @abstractmethod
+    async def send(self, alert: Alert) -> None:
+        """Deliver one alert, or raise NotifierError. Must not block the event loop."""

@@ -1,0 +1,207 @@
+"""The canary pattern: a luminance image that names its tenant and its time.
+
+Two layers share one frame, kept apart in frequency:
+
+- **global layer**: the frame's 8x8 lowest DCT coefficients (at most 3.5 cycles per
+  frame width) carry the canary's global word, so imagehash's pHash of the whole frame
+  is that word (plus pHash's always-set DC bit);
+- **tile layer**: a 3x3 grid of tiles; in each tile, the tile-local DCT band 3..8 in
+  each axis (1.5 to 4 cycles per tile, i.e. 4.5 to 12 cycles per frame width, so no
+  detail finer than 1/24 of the width) carries a word: the five corner and centre
+  tiles repeat the tenant, the four edge tiles carry one byte each of the time epoch.
+
+Both layers are solved together: the frame is the minimum-energy luminance image whose
+analysis coefficients equal +-amplitude in the codeword's signs exactly. The
+analysis functions are continuous cosines sampled at pixel centres, so the pattern
+renders crisply at any size and reads the same after any resampling.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import lru_cache
+
+import numpy as np
+import numpy.typing as npt
+from PIL import Image, ImageDraw, ImageFont
+
+from canaries.codebook import TILE_BITS, Bits, Codebook
+from canaries.errors import CanaryError
+
+Array = npt.NDArray[np.float64]
+
+GRID = 3
+GLOBAL_SIZE = 8  # pHash's low-frequency block
+BAND = tuple(range(3, 9))  # tile-local DCT indices of the tile layer
+TENANT_TILES = ((0, 0), (0, 2), (1, 1), (2, 0), (2, 2))  # (row, col)
+TIME_TILES = ((0, 1), (1, 0), (1, 2), (2, 1))
+EPOCH_SECONDS = 2
+# Target |coefficient| per layer, in Basis.analyse() units. Chosen so the global layer
+# has a luminance std of ~22 and the tile layer ~20 (measured by bench/pattern_energy).
+GLOBAL_AMPLITUDE = 1.5
+TILE_AMPLITUDE = 0.19
+MEAN = 128.0
+MIN_SIZE = 32
+MAX_SIZE = 8192
+
+assert len(BAND) ** 2 == TILE_BITS
+
+
+def epoch_of(at: datetime) -> int:
+    return int(at.timestamp()) // EPOCH_SECONDS
+
+
+def time_of(epoch: int) -> datetime:
+    return datetime.fromtimestamp(epoch * EPOCH_SECONDS, tz=UTC)
+
+
+def _axis_basis(length: int) -> Array:
+    """Rows: the 8 global cosines, then BAND cosines for each of the GRID tiles."""
+    centres = (np.arange(length) + 0.5) / length  # 0..1 across the frame
+    rows: list[Array] = []
+    p_global = centres * 32 - 0.5  # position on pHash's 32-sample grid
+    for k in range(GLOBAL_SIZE):
+        rows.append(np.cos(np.pi * k * (2 * p_global + 1) / 64))
+    p_tiles = centres * 32 * GRID - 0.5
+    for tile in range(GRID):
+        local = p_tiles - 32 * tile
+        inside = (local >= -0.5) & (local < 31.5)
+        for k in BAND:
+            rows.append(np.where(inside, np.cos(np.pi * k * (2 * local + 1) / 64), 0.0))
+    return np.asarray(rows)
+
+
+def tile_block(tile: tuple[int, int] | None) -> tuple[slice, slice]:
+    """Rows/columns of the separable coefficient matrix that hold one layer's block."""
+    if tile is None:
+        return slice(0, GLOBAL_SIZE), slice(0, GLOBAL_SIZE)
+    row, col = tile
+    n = len(BAND)
+    return (
+        slice(GLOBAL_SIZE + n * row, GLOBAL_SIZE + n * (row + 1)),
+        slice(GLOBAL_SIZE + n * col, GLOBAL_SIZE + n * (col + 1)),
+    )
+
+
+def _constrained_mask() -> npt.NDArray[np.bool_]:
+    size = GLOBAL_SIZE + GRID * len(BAND)
+    mask = np.zeros((size, size), dtype=bool)
+    rows, cols = tile_block(None)
+    mask[rows, cols] = True
+    mask[0, 0] = False  # the mean is not a code bit
+    for r in range(GRID):
+        for c in range(GRID):
+            rows, cols = tile_block((r, c))
+            mask[rows, cols] = True
+    return mask
+
+
+CONSTRAINED = _constrained_mask()
+_AMPLITUDES = np.full(CONSTRAINED.shape, TILE_AMPLITUDE)
+_AMPLITUDES[:GLOBAL_SIZE, :GLOBAL_SIZE] = GLOBAL_AMPLITUDE
+
+
+@dataclass(frozen=True)
+class Basis:
+    """Separable analysis/synthesis functions for one frame size."""
+
+    ax: Array  # (n, width)
+    ay: Array  # (n, height)
+
+    def analyse(self, luma: Array) -> Array:
+        """Mean-normalised projections of ``luma`` onto every basis product."""
+        height, width = luma.shape
+        result: Array = self.ay @ luma @ self.ax.T / (width * height)
+        return result
+
+
+@lru_cache(maxsize=32)
+def basis(width: int, height: int) -> Basis:
+    return Basis(ax=_axis_basis(width), ay=_axis_basis(height))
+
+
+@lru_cache(maxsize=32)
+def _gram_inverse(width: int, height: int) -> Array:
+    b = basis(width, height)
+    gx = b.ax @ b.ax.T / width
+    gy = b.ay @ b.ay.T / height
+    index = np.argwhere(CONSTRAINED)
+    gram = gy[np.ix_(index[:, 0], index[:, 0])] * gx[np.ix_(index[:, 1], index[:, 1])]
+    inverse: Array = np.asarray(np.linalg.inv(gram), dtype=np.float64)
+    return inverse
+
+
+def target_signs(book: Codebook, canary: str, epoch: int) -> Array:
+    """+1/-1 for every constrained coefficient (same layout as CONSTRAINED)."""
+    signs = np.zeros(CONSTRAINED.shape)
+    rows, cols = tile_block(None)
+    word = np.concatenate([[True], book.global_word(canary)]).reshape(8, 8)
+    signs[rows, cols] = np.where(word, 1.0, -1.0)
+    for position, tile in enumerate(TENANT_TILES):
+        rows, cols = tile_block(tile)
+        signs[rows, cols] = _as_signs(book.tile_word(canary, position))
+    for position, tile in enumerate(TIME_TILES):
+        symbol = (epoch >> (8 * position)) & 0xFF
+        rows, cols = tile_block(tile)
+        signs[rows, cols] = _as_signs(book.time_codebook(position)[symbol])
+    return signs
+
+
+def _as_signs(word: Bits) -> Array:
+    n = len(BAND)
+    return np.where(word, 1.0, -1.0).reshape(n, n)
+
+
+def render_luma(book: Codebook, canary: str, at: datetime, size: tuple[int, int]) -> Array:
+    """The pattern alone as float luminance (no label), shape (height, width)."""
+    width, height = _check_size(size)
+    b = basis(width, height)
+    targets = (target_signs(book, canary, epoch_of(at)) * _AMPLITUDES)[CONSTRAINED]
+    weights = np.zeros(CONSTRAINED.shape)
+    weights[CONSTRAINED] = _gram_inverse(width, height) @ targets
+    luma: Array = MEAN + b.ay.T @ weights @ b.ax
+    return luma
+
+
+def render(
+    book: Codebook,
+    canary: str,
+    at: datetime | None = None,
+    size: tuple[int, int] = (1280, 720),
+    *,
+    label: bool = True,
+) -> Image.Image:
+    """A canary frame (mode ``L``) whose pHash is ``canary``'s global word."""
+    at = at or datetime.now(UTC)
+    luma = render_luma(book, canary, at, size)
+    image = Image.fromarray(np.clip(np.rint(luma), 0, 255).astype(np.uint8), mode="L")
+    if label:
+        _draw_label(image, f"{canary}  {at.astimezone(UTC):%Y-%m-%d %H:%M:%S}Z")
+    return image
+
+
+def _draw_label(image: Image.Image, text: str) -> None:
+    # Thin strokes are far above the pattern's frequencies; a light fill with a dark
+    # outline keeps the label's mean close to the background's, so no band moves.
+    size = max(8, image.height // 32)
+    font = ImageFont.load_default(size=size)
+    draw = ImageDraw.Draw(image)
+    margin = max(2, image.height // 60)
+    draw.text(
+        (margin, image.height - margin - size),
+        text,
+        fill=210,
+        font=font,
+        stroke_width=max(1, size // 12),
+        stroke_fill=50,
+    )
+
+
+def _check_size(size: tuple[int, int]) -> tuple[int, int]:
+    width, height = size
+    if not (MIN_SIZE <= width <= MAX_SIZE and MIN_SIZE <= height <= MAX_SIZE):
+        raise CanaryError(
+            f"frame size {width}x{height} is outside {MIN_SIZE}..{MAX_SIZE} pixels per side"
+        )
+    return width, height

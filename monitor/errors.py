@@ -1,0 +1,30 @@
+"""The monitor's error tree. Third-party errors are mapped once, at the boundary.
+
+    CamcanaryError
+    ├── ConfigError           the configuration file is missing, unreadable or invalid
+    ├── StoreError            the database cannot be reached or migrated
+    └── KillSwitchError       a kill-switch backend did not take the new state
+                              (``permanent``: retrying the same call cannot help)
+
+A probe that fails is not an error: it is a ProbeResult with verdict ``error``.
+"""
+
+from __future__ import annotations
+
+
+class CamcanaryError(Exception):
+    """Root of camcanary's errors."""
+
+
+class ConfigError(CamcanaryError):
+    """Invalid configuration; the message names the file, the key and the fix."""
+
+
+class StoreError(CamcanaryError):
+    """The probe store cannot be used."""
+
+
+class KillSwitchError(CamcanaryError):
+    def __init__(self, message: str, *, permanent: bool = False) -> None:
+        super().__init__(message)
+        self.permanent = permanent

@@ -1,0 +1,62 @@
+"""The integration-path contract: one kind of client, asking for one canary's frames."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import ClassVar
+
+from monitor.config import CanaryConfig, PathConfig
+
+# Maps an upstream (host, port) to the (host, port) to dial instead: the impairment
+# proxy for this probe's network profile.
+Router = Callable[[str, int], Awaitable[tuple[str, int]]]
+
+
+@dataclass(frozen=True)
+class Capture:
+    """What the path returned: frames plus transport facts."""
+
+    frames: tuple[bytes, ...]
+    status: int | None
+    bytes_received: int
+    content_type: str | None = None
+
+
+@dataclass(frozen=True)
+class CaptureFailure:
+    """The path gave no frame; ``reason`` is short, specific and safe to log."""
+
+    reason: str
+    status: int | None = None
+    bytes_received: int = 0
+
+
+class IntegrationPath(ABC):
+    """One adapter per kind of client (snapshot, mjpeg, hls, browser, ...).
+
+    An adapter is created once per configured path and reused for every probe of it,
+    so it may keep per-profile state (as a real client keeps its network estimate).
+    """
+
+    kind: ClassVar[str]
+
+    def __init__(self, config: PathConfig) -> None:
+        self.config = config
+
+    @abstractmethod
+    async def capture(
+        self, canary: CanaryConfig, profile: str, router: Router
+    ) -> Capture | CaptureFailure:
+        """Ask for ``canary``'s picture the way this path's clients do.
+
+        Every connection must be dialled through ``router``. The remote's misbehaviour
+        (refused connection, HTTP error, oversized or malformed body) is returned as a
+        CaptureFailure, never raised. The caller enforces the deadline by cancelling
+        this coroutine, so an implementation must release its connections on
+        cancellation (``async with``) and must bound every read it makes.
+        """
+
+    async def close(self) -> None:  # noqa: B027 - optional hook, most adapters hold nothing
+        """Release anything held across probes."""

@@ -1,0 +1,135 @@
+"""One probe: (canary, path, network profile) -> ProbeResult. Never raises.
+
+The prober owns the deadline and stamps duration and outcome; the path adapter only
+captures, the reader only reads, the verdict step only judges.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from canaries import FrameDecodeError, Reader
+from monitor.config import CanaryConfig, PathConfig
+from monitor.network import PROFILES, ProxyPool
+from monitor.paths import Capture, IntegrationPath
+from monitor.results import ProbeResult
+from monitor.verdict import Verdict, judge
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ProbeSpec:
+    canary: CanaryConfig
+    path: PathConfig
+    profile: str
+
+    @property
+    def key(self) -> str:
+        return f"{self.path.name}/{self.profile}/{self.canary.name}"
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Prober:
+    def __init__(
+        self,
+        reader: Reader,
+        adapters: Mapping[str, IntegrationPath],
+        pool: ProxyPool,
+        *,
+        deadline_s: float,
+        stale_after_s: float,
+        clock: Callable[[], datetime] = _utcnow,
+    ) -> None:
+        self._reader = reader
+        self._adapters = adapters
+        self._pool = pool
+        self._deadline_s = deadline_s
+        self._stale_after_s = stale_after_s
+        self._clock = clock
+
+    async def probe(self, spec: ProbeSpec) -> ProbeResult:
+        started_at = self._clock()
+        began = time.monotonic()
+        try:
+            async with asyncio.timeout(self._deadline_s):
+                outcome = await self._run(spec)
+        except TimeoutError:
+            outcome = _Outcome(Verdict.ERROR, detail=f"deadline of {self._deadline_s:g} s passed")
+        except Exception as exc:  # the loop must survive anything a probe hits
+            log.exception("probe %s failed inside camcanary", spec.key)
+            outcome = _Outcome(Verdict.ERROR, detail=f"internal error: {type(exc).__name__}")
+        return ProbeResult(
+            canary=spec.canary.name,
+            path=spec.path.name,
+            profile=spec.profile,
+            started_at=started_at,
+            duration_s=time.monotonic() - began,
+            verdict=outcome.verdict,
+            source_canary=outcome.source,
+            distance=outcome.distance,
+            age_s=outcome.age_s,
+            status=outcome.status,
+            bytes_received=outcome.bytes_received,
+            detail=outcome.detail,
+        )
+
+    async def _run(self, spec: ProbeSpec) -> _Outcome:
+        profile = PROFILES[spec.profile]
+
+        async def router(host: str, port: int) -> tuple[str, int]:
+            return await self._pool.route(host, port, profile)
+
+        capture = await self._adapters[spec.path.name].capture(spec.canary, spec.profile, router)
+        if not isinstance(capture, Capture):
+            return _Outcome(
+                Verdict.ERROR,
+                status=capture.status,
+                bytes_received=capture.bytes_received,
+                detail=capture.reason,
+            )
+        if not capture.frames:
+            return _Outcome(
+                Verdict.ERROR,
+                status=capture.status,
+                bytes_received=capture.bytes_received,
+                detail="no frame returned",
+            )
+        try:
+            reading = await asyncio.to_thread(self._reader.read, capture.frames[0])
+        except FrameDecodeError as exc:
+            return _Outcome(
+                Verdict.ERROR,
+                status=capture.status,
+                bytes_received=capture.bytes_received,
+                detail=exc.reason,
+            )
+        judgement = judge(reading, spec.canary.name, self._clock(), self._stale_after_s)
+        return _Outcome(
+            judgement.verdict,
+            source=judgement.canary,
+            distance=judgement.distance,
+            age_s=judgement.age_s,
+            status=capture.status,
+            bytes_received=capture.bytes_received,
+            detail=judgement.detail,
+        )
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    verdict: Verdict
+    source: str | None = None
+    distance: int | None = None
+    age_s: float | None = None
+    status: int | None = None
+    bytes_received: int = 0
+    detail: str = ""

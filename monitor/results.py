@@ -1,0 +1,24 @@
+"""The one result type every probe produces, failed or not."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from monitor.verdict import Verdict
+
+
+@dataclass(frozen=True)
+class ProbeResult:
+    canary: str
+    path: str
+    profile: str
+    started_at: datetime
+    duration_s: float
+    verdict: Verdict
+    source_canary: str | None = None  # whose code the frame carried (the leak's source)
+    distance: int | None = None
+    age_s: float | None = None
+    status: int | None = None  # HTTP status, where there was one
+    bytes_received: int = 0
+    detail: str = ""  # the reason for an error, what was read otherwise

@@ -83,8 +83,10 @@ class Reader:
 
     def read(self, frame: bytes | Image.Image) -> Reading:
         """Decode one frame; raises FrameDecodeError if it is not a readable image."""
-        image = self._open(frame) if isinstance(frame, bytes | bytearray) else frame
-        width, height = image.size
+        if isinstance(frame, bytes | bytearray):
+            image, (width, height) = self._open(frame)
+        else:
+            image, (width, height) = frame, frame.size
         luma = self._analysis_grid(image)
         std = float(luma.std())
         coefficients = self._basis.analyse(luma)
@@ -103,9 +105,12 @@ class Reader:
             epoch=self._read_epoch(coefficients),
         )
 
-    def _open(self, data: bytes) -> Image.Image:
+    def _open(self, data: bytes) -> tuple[Image.Image, tuple[int, int]]:
+        """The image, loaded (JPEGs at reduced scale), and its size as declared in the file."""
         try:
             image = Image.open(io.BytesIO(data))
+        except Image.DecompressionBombError as exc:  # PIL's own header check, not an OSError
+            raise FrameTooLargeError(f"image declares too many pixels: {exc}") from exc
         except (UnidentifiedImageError, OSError, ValueError) as exc:
             raise FrameDecodeError(f"not an image ({len(data)} bytes)") from exc
         width, height = image.size
@@ -120,7 +125,7 @@ class Reader:
             image.load()
         except (OSError, ValueError, SyntaxError) as exc:
             raise FrameDecodeError(f"corrupt {image.format or 'image'} data: {exc}") from exc
-        return image
+        return image, (width, height)
 
     def _analysis_grid(self, image: Image.Image) -> npt.NDArray[np.float64]:
         try:

@@ -230,8 +230,16 @@ def serve_command(config_file: Path) -> None:
     "--config", "config_file", required=True, type=click.Path(dir_okay=False, path_type=Path)
 )
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per probe.")
-def probe_command(config_file: Path, as_json: bool) -> None:
-    """Run every probe of the matrix once, record them, print the results."""
+@click.option(
+    "--rounds",
+    type=click.IntRange(1, 100),
+    default=1,
+    show_default=True,
+    help="Run the matrix this many times; clients estimate their network from "
+    "earlier rounds, so slow-client-only bugs need at least 2.",
+)
+def probe_command(config_file: Path, as_json: bool, rounds: int) -> None:
+    """Run every probe of the matrix, record the results, print them."""
     from monitor.service import Monitor
 
     config = _load(config_file)
@@ -240,7 +248,10 @@ def probe_command(config_file: Path, as_json: bool) -> None:
         monitor = Monitor(config)
         await monitor.prepare()
         try:
-            return await monitor.run_round()
+            results = []
+            for _ in range(rounds):
+                results += await monitor.run_round()
+            return results
         finally:
             await monitor.stop()
 

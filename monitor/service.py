@@ -70,6 +70,7 @@ class Monitor:
         self._semaphore = asyncio.Semaphore(config.schedule.concurrency)
         self._scheduler: AsyncIOScheduler | None = None
         self._in_flight: set[asyncio.Task[object]] = set()
+        self._stopping = False
 
     async def prepare(self) -> None:
         """Migrate the database and register the fleet."""
@@ -84,7 +85,7 @@ class Monitor:
         now = datetime.now(UTC)
         for spec in self.specs:
             scheduler.add_job(
-                self.run_probe,
+                self._scheduled_probe,
                 "interval",
                 args=[spec],
                 id=spec.key,
@@ -99,6 +100,12 @@ class Monitor:
         scheduler.start()
         self._scheduler = scheduler
         log.info("monitor started: %d probes every %gs", len(self.specs), schedule.interval_s)
+
+    async def _scheduled_probe(self, spec: ProbeSpec) -> None:
+        # A job the scheduler launched just before stop() must not start a probe on
+        # the proxies and store that stop() is closing.
+        if not self._stopping:
+            await self.run_probe(spec)
 
     async def run_probe(self, spec: ProbeSpec) -> ProbeResult:
         task = asyncio.current_task()
@@ -121,8 +128,13 @@ class Monitor:
 
     async def stop(self) -> None:
         """Stop scheduling, let running probes finish (each within its deadline), close."""
+        self._stopping = True
         if self._scheduler is not None:
             self._scheduler.pause()
+            # Job tasks the scheduler created before the pause take their first step on
+            # the next loop iteration: let them, so each either sees _stopping and ends
+            # or is already in _in_flight when we wait below.
+            await asyncio.sleep(0)
             running = [t for t in self._in_flight if t is not asyncio.current_task()]
             if running:
                 await asyncio.wait(running, timeout=self.config.probe.deadline_s + 5)

@@ -52,7 +52,8 @@ class WebhookKillSwitch(KillSwitchBackend):
                 last = f"HTTP {response.status_code}: {response.text[:200]}"
                 if 400 <= response.status_code < 500 and response.status_code != 429:
                     raise KillSwitchError(f"{self.url} refused: {last}", permanent=True)
-            await asyncio.sleep(0.5 * 2**attempt)
+            if attempt + 1 < ATTEMPTS:  # no pause after the last try: report the failure now
+                await asyncio.sleep(0.5 * 2**attempt)
         raise KillSwitchError(f"{self.url} unreachable after {ATTEMPTS} attempts: {last}")
 
     async def close(self) -> None:

@@ -13,6 +13,9 @@ from dataclasses import dataclass
 # (effective connection type, minimum RTT in ms, maximum downlink in kbit/s)
 _ECT_TABLE = (("slow-2g", 2000, 50), ("2g", 1400, 70), ("3g", 270, 700))
 _ALPHA = 0.5  # EWMA weight of the newest observation
+# Like Chromium's throughput analyzer, ignore small transfers: a body that arrives in
+# the same packets as the headers is timed at ~0 s and would claim an absurd rate.
+MIN_THROUGHPUT_BYTES = 32_000
 
 
 @dataclass
@@ -23,7 +26,7 @@ class NetworkQualityEstimator:
     def observe(self, ttfb_s: float, body_bytes: int, body_s: float) -> None:
         """One response: time to first byte, then ``body_bytes`` in ``body_s``."""
         self.rtt_ms = _ewma(self.rtt_ms, ttfb_s * 1000)
-        if body_bytes >= 4096 and body_s > 0:  # small bodies say nothing of throughput
+        if body_bytes >= MIN_THROUGHPUT_BYTES and body_s > 0:
             self.downlink_kbps = _ewma(self.downlink_kbps, body_bytes * 8 / 1000 / body_s)
 
     @property

@@ -14,7 +14,7 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config as AlembicConfig
-from sqlalchemy import Engine, create_engine, event, func, select, update
+from sqlalchemy import Engine, create_engine, event, func, select, text, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -153,8 +153,14 @@ class Store:
         for _attempt in range(3):
             try:
                 with self._session.begin() as session:
+                    if self.engine.dialect.name == "sqlite":
+                        # pysqlite sends no BEGIN before a SELECT: take the write lock
+                        # first, or two joiners read the same hits and one update is lost.
+                        session.execute(text("BEGIN IMMEDIATE"))
                     row = session.scalars(
-                        select(IncidentRow).where(IncidentRow.open_key == result.path)
+                        select(IncidentRow)
+                        .where(IncidentRow.open_key == result.path)
+                        .with_for_update()  # PostgreSQL: joiners queue on the open row
                     ).one_or_none()
                     created = row is None
                     if row is None:

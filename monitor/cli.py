@@ -17,10 +17,10 @@ from typing import Any
 
 import click
 
-from canaries import CanaryError, Codebook, FrameDecodeError, Reader, render
+from canaries import CanaryError, Codebook, Reader, render
 from monitor.config import load_config
 from monitor.errors import CamcanaryError, ConfigError
-from monitor.verdict import Verdict, judge
+from monitor.verdict import Judgement, Verdict, classify
 
 
 class _Time(click.ParamType):  # type: ignore[type-arg]  # generic in click>=8.2
@@ -150,25 +150,18 @@ def _classify_one(
     reader: Reader, path: Path, expect: str, now: datetime, stale_after: float
 ) -> dict[str, Any]:
     try:
-        reading = reader.read(path.read_bytes())
-    except (FrameDecodeError, OSError) as exc:
-        reason = exc.reason if isinstance(exc, FrameDecodeError) else str(exc)
-        return {
-            "file": str(path),
-            "verdict": "error",
-            "canary": None,
-            "distance": None,
-            "age_s": None,
-            "detail": reason,
-        }
-    judgement = judge(reading, expect, now, stale_after)
+        data = path.read_bytes()
+    except OSError as exc:
+        judgement = Judgement(Verdict.ERROR, None, None, None, f"cannot read: {exc.strerror}")
+    else:
+        judgement = classify(reader, data, expect, now, stale_after)
     return {
         "file": str(path),
         "verdict": str(judgement.verdict),
         "canary": judgement.canary,
         "distance": judgement.distance,
         "age_s": None if judgement.age_s is None else round(judgement.age_s, 1),
-        "frame_time": None if reading.at is None else reading.at.isoformat(),
+        "frame_time": None if judgement.frame_at is None else judgement.frame_at.isoformat(),
         "detail": judgement.detail,
     }
 

@@ -10,15 +10,15 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from canaries import FrameDecodeError, Reader
+from canaries import Reader
 from monitor.config import CanaryConfig, PathConfig
 from monitor.network import PROFILES, ProxyPool
 from monitor.paths import Capture, IntegrationPath
 from monitor.results import ProbeResult
-from monitor.verdict import Verdict, judge
+from monitor.verdict import Verdict, classify
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +80,7 @@ class Prober:
             status=outcome.status,
             bytes_received=outcome.bytes_received,
             detail=outcome.detail,
+            frame=outcome.frame if outcome.verdict.is_leak else None,
         )
 
     async def _run(self, spec: ProbeSpec) -> _Outcome:
@@ -103,16 +104,14 @@ class Prober:
                 bytes_received=capture.bytes_received,
                 detail="no frame returned",
             )
-        try:
-            reading = await asyncio.to_thread(self._reader.read, capture.frames[0])
-        except FrameDecodeError as exc:
-            return _Outcome(
-                Verdict.ERROR,
-                status=capture.status,
-                bytes_received=capture.bytes_received,
-                detail=exc.reason,
-            )
-        judgement = judge(reading, spec.canary.name, self._clock(), self._stale_after_s)
+        judgement = await asyncio.to_thread(
+            classify,
+            self._reader,
+            capture.frames[0],
+            spec.canary.name,
+            self._clock(),
+            self._stale_after_s,
+        )
         return _Outcome(
             judgement.verdict,
             source=judgement.canary,
@@ -121,6 +120,7 @@ class Prober:
             status=capture.status,
             bytes_received=capture.bytes_received,
             detail=judgement.detail,
+            frame=capture.frames[0],
         )
 
 
@@ -133,3 +133,4 @@ class _Outcome:
     status: int | None = None
     bytes_received: int = 0
     detail: str = ""
+    frame: bytes | None = field(default=None, repr=False)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from monitor.verdict import Verdict
@@ -22,3 +22,6 @@ class ProbeResult:
     status: int | None = None  # HTTP status, where there was one
     bytes_received: int = 0
     detail: str = ""  # the reason for an error, what was read otherwise
+    # The returned frame, kept only for leak verdicts: it is somebody's private image,
+    # for the encrypted evidence store and nothing else (never logged, never alerted).
+    frame: bytes | None = field(default=None, repr=False, compare=False)

@@ -7,11 +7,11 @@ camera it asked for, and when) into a Judgement.
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
 
-from canaries import Reading
+from canaries import FrameDecodeError, Reader, Reading
 
 
 class Verdict(StrEnum):
@@ -39,10 +39,27 @@ class Judgement:
     distance: int | None  # global-layer Hamming distance to ``canary`` (or the nearest)
     age_s: float | None  # how old the frame's time code is, for own frames
     detail: str
+    frame_at: datetime | None = None  # the time code the frame carries, if readable
+
+
+def classify(
+    reader: Reader, frame: bytes, expected: str, now: datetime, stale_after_s: float
+) -> Judgement:
+    """The whole classification of one returned frame, decode included; never raises
+    for bad input (an undecodable frame is an ``error`` judgement with the reason)."""
+    try:
+        reading = reader.read(frame)
+    except FrameDecodeError as exc:
+        return Judgement(Verdict.ERROR, None, None, None, exc.reason)
+    return judge(reading, expected, now, stale_after_s)
 
 
 def judge(reading: Reading, expected: str, now: datetime, stale_after_s: float) -> Judgement:
     """Decide what a frame means for the canary that asked for it."""
+    return replace(_judge(reading, expected, now, stale_after_s), frame_at=reading.at)
+
+
+def _judge(reading: Reading, expected: str, now: datetime, stale_after_s: float) -> Judgement:
     if reading.blank:
         return Judgement(Verdict.BLANK, None, None, None, "uniform frame")
     votes = Counter(name for name in reading.tiles if name is not None)

@@ -38,7 +38,7 @@ TENANT_TILES = ((0, 0), (0, 2), (1, 1), (2, 0), (2, 2))  # (row, col)
 TIME_TILES = ((0, 1), (1, 0), (1, 2), (2, 1))
 EPOCH_SECONDS = 2
 # Target |coefficient| per layer, in Basis.analyse() units. Chosen so the global layer
-# has a luminance std of ~22 and the tile layer ~20 (measured by bench/pattern_energy).
+# has a luminance std of ~22 and the tile layer ~20, ~30 together (tests/canaries).
 GLOBAL_AMPLITUDE = 1.5
 TILE_AMPLITUDE = 0.19
 MEAN = 128.0
@@ -56,20 +56,28 @@ def time_of(epoch: int) -> datetime:
     return datetime.fromtimestamp(epoch * EPOCH_SECONDS, tz=UTC)
 
 
-def _axis_basis(length: int) -> Array:
-    """Rows: the 8 global cosines, then BAND cosines for each of the GRID tiles."""
-    centres = (np.arange(length) + 0.5) / length  # 0..1 across the frame
-    rows: list[Array] = []
-    p_global = centres * 32 - 0.5  # position on pHash's 32-sample grid
-    for k in range(GLOBAL_SIZE):
-        rows.append(np.cos(np.pi * k * (2 * p_global + 1) / 64))
-    p_tiles = centres * 32 * GRID - 0.5
-    for tile in range(GRID):
-        local = p_tiles - 32 * tile
-        inside = (local >= -0.5) & (local < 31.5)
-        for k in BAND:
-            rows.append(np.where(inside, np.cos(np.pi * k * (2 * local + 1) / 64), 0.0))
-    return np.asarray(rows)
+def _axis_basis(length: int, start: float = 0.0, span: float = 1.0) -> Array:
+    """Rows: the 8 global cosines, then BAND cosines for each of the GRID tiles.
+
+    The ``length`` samples cover ``[start, start + span)`` of the original frame's
+    axis (0..1): a crop or zoom of the frame is read by moving the basis, not by
+    resampling the pixels. Samples outside the original frame weigh nothing.
+    """
+    centres = start + (np.arange(length) + 0.5) / length * span
+    # Positions on pHash's 32-sample grid (global rows) and on each tile's 32 samples.
+    position = np.empty((len(_ROW_FREQ), length))
+    position[:GLOBAL_SIZE] = centres * 32 - 0.5
+    position[GLOBAL_SIZE:] = centres * 32 * GRID - 0.5 - 32 * _ROW_TILE[GLOBAL_SIZE:, None]
+    rows = np.cos(np.pi * _ROW_FREQ[:, None] * (2 * position + 1) / 64)
+    inside = (position >= -0.5) & (position < 31.5)
+    inside[:GLOBAL_SIZE] = True
+    visible = (centres >= 0) & (centres < 1)
+    result: Array = np.where(inside & visible, rows, 0.0)
+    return result
+
+
+_ROW_FREQ = np.array([*range(GLOBAL_SIZE), *(BAND * GRID)], dtype=np.float64)
+_ROW_TILE = np.array([0] * GLOBAL_SIZE + [t for t in range(GRID) for _ in BAND])
 
 
 def tile_block(tile: tuple[int, int] | None) -> tuple[slice, slice]:
@@ -116,9 +124,22 @@ class Basis:
         return result
 
 
-@lru_cache(maxsize=32)
+@lru_cache(maxsize=256)
 def basis(width: int, height: int) -> Basis:
     return Basis(ax=_axis_basis(width), ay=_axis_basis(height))
+
+
+@lru_cache(maxsize=256)
+def analysis_basis(width: int, height: int) -> Basis:
+    """``basis`` in float32, for reading (float64 stays for rendering's solve)."""
+    b = basis(width, height)
+    return Basis(ax=b.ax.astype(np.float32), ay=b.ay.astype(np.float32))
+
+
+def basis_view(width: int, height: int, view: tuple[float, float, float, float]) -> Basis:
+    """The basis for a frame that shows ``view = (x0, y0, sx, sy)`` of the original."""
+    x0, y0, sx, sy = view
+    return Basis(ax=_axis_basis(width, x0, sx), ay=_axis_basis(height, y0, sy))
 
 
 @lru_cache(maxsize=32)
@@ -160,6 +181,25 @@ def render_luma(book: Codebook, canary: str, at: datetime, size: tuple[int, int]
     targets = (target_signs(book, canary, epoch_of(at)) * _AMPLITUDES)[CONSTRAINED]
     weights = np.zeros(CONSTRAINED.shape)
     weights[CONSTRAINED] = _gram_inverse(width, height) @ targets
+    luma: Array = MEAN + b.ay.T @ weights @ b.ax
+    return luma
+
+
+def expected_luma(
+    book: Codebook,
+    canary: str,
+    epoch: int,
+    shape: tuple[int, int],
+    view: tuple[float, float, float, float] = (0.0, 0.0, 1.0, 1.0),
+) -> Array:
+    """The pattern ``canary`` shows at ``epoch``, as seen in an image of ``shape``
+    (height, width) that shows ``view`` of the original frame: what a reading should
+    be compared with."""
+    height, width = shape
+    targets = (target_signs(book, canary, epoch) * _AMPLITUDES)[CONSTRAINED]
+    weights = np.zeros(CONSTRAINED.shape)
+    weights[CONSTRAINED] = _gram_inverse(96, 96) @ targets
+    b = basis_view(width, height, view)
     luma: Array = MEAN + b.ay.T @ weights @ b.ax
     return luma
 

@@ -1,112 +1,177 @@
 """Read a frame back: which canary's code it carries, how far, and what time it shows.
 
 The reader never judges (own, foreign, stale...): that needs to know who asked and
-when, which is the monitor's verdict step. It decodes at reduced resolution: JPEGs
-are decoded with DCT-domain scaling (PIL's draft mode), then area-downscaled to the
-96x96 analysis grid, where both pattern layers are read in one separable product.
+when, which is the monitor's verdict step. The fast path is one reduced-scale decode
+(JPEG DCT-domain scaling to ~1/8), a black-border trim and one separable product that
+reads both pattern layers at the decoded size; codes are packed into 64-bit words and
+compared with the whole fleet at once. Only a frame that reads as no canary takes the
+slow path: a search over crops and zooms of the original frame (by moving the basis,
+not by resampling pixels).
+
+A canary's **tenant code** is its global word (64 bits with pHash's DC bit) plus its
+five tenant-tile words (36 bits each): 244 bits, read as six components.
 """
 
 from __future__ import annotations
 
 import io
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 import numpy as np
 import numpy.typing as npt
+import simplejpeg
 from PIL import Image, UnidentifiedImageError
 
-from canaries.codebook import TIME_MIN_DISTANCE, Codebook, hamming_to_many
-from canaries.errors import FrameDecodeError, FrameTooLargeError
+from canaries.codebook import TIME_MIN_DISTANCE, Codebook
+from canaries.errors import CanaryError, FrameDecodeError, FrameTooLargeError
 from canaries.pattern import (
+    BAND,
     GLOBAL_SIZE,
     GRID,
     TENANT_TILES,
     TIME_TILES,
-    basis,
+    Basis,
+    analysis_basis,
+    basis_view,
     tile_block,
     time_of,
 )
 
-ANALYSIS = 32 * GRID  # the analysis grid, pixels per side
+Array = npt.NDArray[np.float64]
+Packed = npt.NDArray[np.uint64]
+View = tuple[float, float, float, float]
+
 DEFAULT_MAX_PIXELS = 40_000_000
+DECODE_TARGET = 96  # decode JPEGs at the smallest DCT scale that keeps this many pixels wide
 BLANK_STD = 3.0  # luminance std under which a frame is uniform
+GLOBAL_RADIUS = 10  # a global layer within this of a canary's word votes for it (of 63)
+TILE_RADIUS = 5  # a tile within this of a canary's tile word votes for it (of 36)
+JOINT_RADIUS = 30  # the tenant code within this of a canary's is that canary (of 243)
+FLEET_MIN_DISTANCE = 72  # every two canaries' tenant codes differ in at least this
 TIME_RADIUS = (TIME_MIN_DISTANCE - 1) // 2  # unique decoding in the time codebooks
+COMPONENTS = 1 + len(TENANT_TILES)
+# Crops/zooms tried on the slow path: zoom factors and centre offsets per axis.
+ZOOMS = (1.0, 1.04, 1.08, 1.12)
+OFFSETS = (-1.0, -0.5, 0.0, 0.5, 1.0)  # fractions of the largest offset a zoom allows
+GOOD_ENOUGH = 12  # a search candidate this close to a canary's code ends the search
+
+
+@dataclass(frozen=True)
+class _Candidate:
+    score: int
+    view: View
+    words: Packed
+    distances: npt.NDArray[np.int64]
+
+
+class FleetError(CanaryError):
+    """Two canaries of a fleet are too close to tell apart; rename one of them."""
 
 
 @dataclass(frozen=True)
 class Reading:
     """What a frame carries, decoded against one fleet."""
 
-    width: int
+    width: int  # as declared by the file
     height: int
     blank: bool
     luminance_std: float
-    nearest: str | None  # the fleet canary nearest to the global layer
-    distance: int  # Hamming distance of the global layer (64 bits) to ``nearest``
-    canary: str | None  # ``nearest`` if within the global radius, else None
-    tiles: tuple[str | None, ...]  # the canary each tenant tile decodes to, or None
+    nearest: str | None  # the canary whose tenant code is nearest (all six components)
+    distance: int  # joint distance (of 243 bits) to ``nearest``
+    canary: str | None  # ``nearest`` if within JOINT_RADIUS, else None
+    global_canary: str | None  # the canary the global (pHash) layer alone votes for
+    global_distance: int  # the global layer's distance to its nearest canary
+    tiles: tuple[str | None, ...]  # the canary each tenant tile votes for, or None
     epoch: int | None  # the time epoch if every time tile decoded
+    time_symbols: tuple[int | None, ...]  # each time tile's byte, or None
+    view: View  # the part of the original frame the image shows (after trim, search)
+    grid: Array = field(repr=False, compare=False)  # the analysed luminance
+    joint: npt.NDArray[np.int64] = field(repr=False, compare=False)  # per fleet canary
+    index: dict[str, int] = field(repr=False, compare=False)  # fleet name -> row of joint
 
     @property
     def at(self) -> datetime | None:
         return None if self.epoch is None else time_of(self.epoch)
+
+    def nearest_canaries(self, count: int) -> list[str]:
+        """The ``count`` fleet canaries whose tenant codes are nearest this frame's."""
+        names = list(self.index)
+        return [names[i] for i in np.argsort(self.joint, kind="stable")[:count]]
+
+    def distance_to(self, canary: str) -> int | None:
+        """The joint distance of this frame's tenant code to ``canary``'s (of 243)."""
+        row = self.index.get(canary)
+        return None if row is None else int(self.joint[row])
 
 
 class Reader:
     """Decodes frames against the canaries of one fleet."""
 
     def __init__(
-        self,
-        book: Codebook,
-        fleet: Sequence[str],
-        *,
-        global_radius: int = 12,
-        tile_radius: int = 7,
-        max_pixels: int = DEFAULT_MAX_PIXELS,
+        self, book: Codebook, fleet: Sequence[str], *, max_pixels: int = DEFAULT_MAX_PIXELS
     ) -> None:
+        self.book = book
         self.fleet = tuple(dict.fromkeys(fleet))
-        self.global_radius = global_radius
-        self.tile_radius = tile_radius
         self.max_pixels = max_pixels
-        self._global = np.array(
-            [np.concatenate([[True], book.global_word(name)]) for name in self.fleet],
-            dtype=bool,
-        ).reshape(len(self.fleet), 64)
-        self._tiles = [
-            np.array([book.tile_word(name, pos) for name in self.fleet], dtype=bool)
-            for pos in range(len(TENANT_TILES))
-        ]
-        self._time = [book.time_codebook(pos) for pos in range(len(TIME_TILES))]
-        self._basis = basis(ANALYSIS, ANALYSIS)
+        words = np.zeros((len(self.fleet), COMPONENTS), dtype=np.uint64)
+        for i, name in enumerate(self.fleet):
+            words[i, 0] = pack(np.concatenate([[True], book.global_word(name)]))
+            for pos in range(len(TENANT_TILES)):
+                words[i, 1 + pos] = pack(book.tile_word(name, pos))
+        self._words = words
+        self._index = {name: i for i, name in enumerate(self.fleet)}
+        self._time = np.array(
+            [[pack(w) for w in book.time_codebook(pos)] for pos in range(len(TIME_TILES))],
+            dtype=np.uint64,
+        )
+        check_fleet(self.fleet, words)
 
     def read(self, frame: bytes | Image.Image) -> Reading:
         """Decode one frame; raises FrameDecodeError if it is not a readable image."""
-        if isinstance(frame, bytes | bytearray):
-            image, (width, height) = self._open(frame)
+        if isinstance(frame, Image.Image):
+            luma, (width, height) = _luma(frame), frame.size
+        elif frame[:2] == b"\xff\xd8":
+            luma, (width, height) = self._decode_jpeg(bytes(frame))
         else:
-            image, (width, height) = frame, frame.size
-        luma = self._analysis_grid(image)
-        std = float(luma.std())
-        coefficients = self._basis.analyse(luma)
-        low = coefficients[:GLOBAL_SIZE, :GLOBAL_SIZE].ravel()
-        global_bits = low > np.median(low)
-        nearest, distance = _nearest(global_bits, self._global, self.fleet)
-        return Reading(
-            width=width,
-            height=height,
-            blank=std < BLANK_STD,
-            luminance_std=std,
-            nearest=nearest,
-            distance=distance,
-            canary=nearest if distance <= self.global_radius else None,
-            tiles=tuple(self._read_tile(coefficients, pos) for pos in range(len(TENANT_TILES))),
-            epoch=self._read_epoch(coefficients),
-        )
+            image, (width, height) = self._open(bytes(frame))
+            luma = _luma(image)
+        std = float(luma[::2, ::2].std())  # the blank gate needs no more precision
+        luma, view = _trim_borders(luma)
+        coefficients = analysis_basis(luma.shape[1], luma.shape[0]).analyse(luma)
+        words = _read_words(coefficients)
+        distances = self._distances(words)
+        if distances.size and int(distances.sum(axis=1).min()) > JOINT_RADIUS and std >= BLANK_STD:
+            found = self._search(luma, view, words, distances)
+            if int(found[2].sum(axis=1).min()) <= JOINT_RADIUS:  # it made a canary readable
+                view, words, distances = found
+        return self._reading(width, height, std, luma, view, words, distances)
+
+    def _decode_jpeg(self, data: bytes) -> tuple[Array, tuple[int, int]]:
+        """libjpeg-turbo at the smallest DCT scale that keeps DECODE_TARGET columns."""
+        try:
+            height, width, _colour, _sub = simplejpeg.decode_jpeg_header(data)
+        except ValueError as exc:
+            raise FrameDecodeError(f"not a readable JPEG ({len(data)} bytes): {exc}") from exc
+        if width * height > self.max_pixels:
+            raise FrameTooLargeError(
+                f"image declares {width}x{height} pixels, over the limit of {self.max_pixels}"
+            )
+        try:
+            grey = simplejpeg.decode_jpeg(
+                data,
+                colorspace="GRAY",
+                fastdct=True,
+                fastupsample=True,
+                min_width=min(width, DECODE_TARGET),
+                min_height=min(height, max(1, DECODE_TARGET * height // max(width, 1))),
+            )
+        except ValueError as exc:  # strict mode: truncated or corrupt entropy data
+            raise FrameDecodeError(f"corrupt JPEG data: {exc}") from exc
+        return grey[:, :, 0].astype(np.float32), (width, height)
 
     def _open(self, data: bytes) -> tuple[Image.Image, tuple[int, int]]:
-        """The image, loaded (JPEGs at reduced scale), and its size as declared in the file."""
         try:
             image = Image.open(io.BytesIO(data))
         except Image.DecompressionBombError as exc:  # PIL's own header check, not an OSError
@@ -118,46 +183,200 @@ class Reader:
             raise FrameTooLargeError(
                 f"image declares {width}x{height} pixels, over the limit of {self.max_pixels}"
             )
-        if image.format == "JPEG":
-            # DCT-domain scaling: decode at 1/2..1/8 size, never below the analysis grid.
-            image.draft("L", (max(ANALYSIS * 2, 1), max(ANALYSIS * 2, 1)))
         try:
             image.load()
         except (OSError, ValueError, SyntaxError) as exc:
             raise FrameDecodeError(f"corrupt {image.format or 'image'} data: {exc}") from exc
         return image, (width, height)
 
-    def _analysis_grid(self, image: Image.Image) -> npt.NDArray[np.float64]:
-        try:
-            small = image.convert("L").resize((ANALYSIS, ANALYSIS), Image.Resampling.BOX)
-        except (OSError, ValueError) as exc:
-            raise FrameDecodeError(f"cannot convert image: {exc}") from exc
-        return np.asarray(small, dtype=np.float64)
+    def _distances(self, words: Packed) -> npt.NDArray[np.int64]:
+        """(fleet, component) Hamming distances of the six tenant-code components."""
+        distances: npt.NDArray[np.int64] = np.bitwise_count(
+            self._words ^ words[:COMPONENTS]
+        ).astype(np.int64)
+        return distances
 
-    def _read_tile(self, coefficients: npt.NDArray[np.float64], position: int) -> str | None:
-        rows, cols = tile_block(TENANT_TILES[position])
-        bits = coefficients[rows, cols].ravel() > 0
-        name, distance = _nearest(bits, self._tiles[position], self.fleet)
-        return name if distance <= self.tile_radius else None
+    def _search(
+        self, luma: Array, view: View, words: Packed, distances: npt.NDArray[np.int64]
+    ) -> tuple[View, Packed, npt.NDArray[np.int64]]:
+        """Try crops and zooms of the original frame; keep the best-reading one.
 
-    def _read_epoch(self, coefficients: npt.NDArray[np.float64]) -> int | None:
-        epoch = 0
-        for position, tile in enumerate(TIME_TILES):
-            rows, cols = tile_block(tile)
-            bits = coefficients[rows, cols].ravel() > 0
-            distances = hamming_to_many(bits, self._time[position])
-            symbol = int(distances.argmin())
-            if distances[symbol] > TIME_RADIUS:
-                return None
-            epoch |= symbol << (8 * position)
-        return epoch
+        A coarse grid of zooms and centre offsets, then a coarse-to-fine local search
+        around the best candidate; stops as soon as a candidate reads cleanly.
+        """
+        height, width = luma.shape
+        best = _Candidate(int(distances.sum(axis=1).min()), view, words, distances)
+
+        def trial(candidate: View) -> bool:
+            nonlocal best
+            read = _read_words(basis_view(width, height, candidate).analyse(luma))
+            dist = self._distances(read)
+            score = int(dist.sum(axis=1).min())
+            if score < best.score:
+                best = _Candidate(score, candidate, read, dist)
+            return score <= GOOD_ENOUGH
+
+        x0, y0, sx, sy = view
+        for zoom in ZOOMS[1:]:
+            span_x, span_y = sx / zoom, sy / zoom
+            for fx in OFFSETS:
+                for fy in OFFSETS:
+                    candidate = (
+                        x0 + (sx - span_x) * (1 + fx) / 2,
+                        y0 + (sy - span_y) * (1 + fy) / 2,
+                        span_x,
+                        span_y,
+                    )
+                    if trial(candidate):
+                        return best.view, best.words, best.distances
+        step = 0.02
+        for _level in range(3):
+            bx, by, bsx, bsy = best.view
+            for dz in (-step, 0.0, step):
+                for dx in (-step, 0.0, step):
+                    for dy in (-step, 0.0, step):
+                        scale = 1 + dz
+                        candidate = (bx + dx, by + dy, bsx * scale, bsy * scale)
+                        if candidate != best.view and trial(candidate):
+                            return best.view, best.words, best.distances
+            step /= 2
+        return best.view, best.words, best.distances
+
+    def _reading(
+        self,
+        width: int,
+        height: int,
+        std: float,
+        luma: Array,
+        view: View,
+        words: Packed,
+        distances: npt.NDArray[np.int64],
+    ) -> Reading:
+        joint = distances.sum(axis=1)
+        nearest = distance = None
+        global_canary, global_distance = None, 64
+        tiles: list[str | None] = [None] * len(TENANT_TILES)
+        if len(self.fleet):
+            best = int(joint.argmin())
+            nearest, distance = self.fleet[best], int(joint[best])
+            closest = distances.argmin(axis=0)
+            least = distances[closest, np.arange(COMPONENTS)]
+            global_distance = int(least[0])
+            if global_distance <= GLOBAL_RADIUS:
+                global_canary = self.fleet[closest[0]]
+            for pos in range(len(TENANT_TILES)):
+                if least[1 + pos] <= TILE_RADIUS:
+                    tiles[pos] = self.fleet[closest[1 + pos]]
+        symbols = self._time_symbols(words)
+        epoch: int | None = 0
+        for pos, symbol in enumerate(symbols):
+            epoch = None if symbol is None or epoch is None else epoch | symbol << (8 * pos)
+        return Reading(
+            width=width,
+            height=height,
+            blank=std < BLANK_STD,
+            luminance_std=std,
+            nearest=nearest,
+            distance=243 if distance is None else distance,
+            canary=nearest if distance is not None and distance <= JOINT_RADIUS else None,
+            global_canary=global_canary,
+            global_distance=global_distance,
+            tiles=tuple(tiles),
+            epoch=epoch,
+            time_symbols=symbols,
+            view=view,
+            grid=luma,
+            joint=joint,
+            index=self._index,
+        )
+
+    def _time_symbols(self, words: Packed) -> tuple[int | None, ...]:
+        distances = np.bitwise_count(self._time ^ words[COMPONENTS:, None])  # (tile, symbol)
+        symbols = distances.argmin(axis=1)
+        best = distances[np.arange(len(TIME_TILES)), symbols]
+        return tuple(
+            int(s) if d <= TIME_RADIUS else None for s, d in zip(symbols, best, strict=True)
+        )
 
 
-def _nearest(
-    bits: npt.NDArray[np.bool_], words: npt.NDArray[np.bool_], names: Sequence[str]
-) -> tuple[str | None, int]:
-    if not names:
-        return None, bits.size
-    distances = hamming_to_many(bits, words)
-    best = int(distances.argmin())
-    return names[best], int(distances[best])
+def _gather_index() -> npt.NDArray[np.intp]:
+    """Flat indices into the coefficient matrix, one row of 64 per code word."""
+    size = GLOBAL_SIZE + GRID * len(BAND)
+    index = np.zeros((COMPONENTS + len(TIME_TILES), 64), dtype=np.intp)
+    index[0] = (np.arange(GLOBAL_SIZE)[:, None] * size + np.arange(GLOBAL_SIZE)).ravel()
+    for i, tile in enumerate((*TENANT_TILES, *TIME_TILES), start=1):
+        rows, cols = tile_block(tile)
+        block = (np.arange(size)[rows][:, None] * size + np.arange(size)[cols]).ravel()
+        index[i, : block.size] = block
+        index[i, block.size :] = -1  # padding bits: always read as 0 (see _read_words)
+    return index
+
+
+_GATHER = _gather_index()
+_PADDING = _GATHER < 0
+
+
+def _read_words(coefficients: Array) -> Packed:
+    """The ten code words a frame carries: global, 5 tenant tiles, 4 time tiles."""
+    values = coefficients.ravel()[_GATHER]
+    low = values[0]
+    ordered = np.sort(low)
+    values[0] -= (ordered[31] + ordered[32]) / 2  # pHash's median threshold
+    bits = (values > 0) & ~_PADDING
+    words: Packed = np.packbits(bits, axis=1, bitorder="little").view(np.uint64).ravel()
+    return words
+
+
+def pack(bits: npt.NDArray[np.bool_]) -> np.uint64:
+    """Up to 64 bits as one unsigned integer (bit i of the array = bit i of the word)."""
+    padded = np.zeros(64, dtype=bool)
+    padded[: bits.size] = bits
+    word: np.uint64 = np.packbits(padded, bitorder="little").view(np.uint64)[0]
+    return word
+
+
+def check_fleet(names: Sequence[str], words: Packed) -> None:
+    """Refuse a fleet in which two tenant codes are closer than FLEET_MIN_DISTANCE."""
+    for i in range(len(names) - 1):
+        joint = np.bitwise_count(words[i + 1 :] ^ words[i]).sum(axis=1)
+        j = int(joint.argmin()) if joint.size else 0
+        if joint.size and joint[j] < FLEET_MIN_DISTANCE:
+            raise FleetError(
+                f"canaries {names[i]!r} and {names[i + 1 + j]!r} have tenant codes only "
+                f"{int(joint[j])} bits apart (at least {FLEET_MIN_DISTANCE} needed to tell "
+                "them apart): rename one of them"
+            )
+
+
+def _luma(image: Image.Image) -> Array:
+    try:
+        grey = image if image.mode == "L" else image.convert("L")
+        return np.asarray(grey, dtype=np.float32)
+    except (OSError, ValueError) as exc:
+        raise FrameDecodeError(f"cannot convert image: {exc}") from exc
+
+
+def _trim_borders(luma: Array) -> tuple[Array, View]:
+    """Cut near-black letterbox/pillarbox bars; the view says what part is left."""
+    height, width = luma.shape
+    edges = (luma[0], luma[-1], luma[:, 0], luma[:, -1])
+    if not any(edge.max() < 48 for edge in edges):
+        return luma, (0.0, 0.0, 1.0, 1.0)  # the common case: no bar on any side
+    rows = (luma.mean(axis=1) < 24) & (luma.std(axis=1) < 8)
+    cols = (luma.mean(axis=0) < 24) & (luma.std(axis=0) < 8)
+    top, bottom = _run(rows), _run(rows[::-1])
+    left, right = _run(cols), _run(cols[::-1])
+    if top + bottom > height // 2 or left + right > width // 2:
+        return luma, (0.0, 0.0, 1.0, 1.0)  # mostly dark: nothing to trim reliably
+    top, bottom = (top, bottom) if top + bottom >= height * 0.04 else (0, 0)
+    left, right = (left, right) if left + right >= width * 0.04 else (0, 0)
+    trimmed = luma[top : height - bottom, left : width - right]
+    return trimmed, (0.0, 0.0, 1.0, 1.0)
+
+
+def _run(flags: npt.NDArray[np.bool_]) -> int:
+    """Length of the leading run of True."""
+    return int(flags.argmin()) if not flags.all() else int(flags.size)
+
+
+__all__ = ["GRID", "Basis", "FleetError", "Reader", "Reading", "pack"]

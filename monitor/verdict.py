@@ -1,7 +1,22 @@
 """Verdicts: one vocabulary for code, database, alerts and dashboards (DESIGN.md).
 
 ``judge`` turns a Reading (what the frame carries) and what the probe expected (whose
-camera it asked for, and when) into a Judgement.
+camera it asked for, and when) into a Judgement. The rules, in order:
+
+1. uniform frame -> ``blank``;
+2. evidence of *another* canary needs two components (the global layer and/or tenant
+   tiles) voting for it, or its whole tenant code within the joint radius: a single
+   tile matching by chance never accuses anyone;
+3. own code within the joint radius and no foreign evidence -> ``own`` or, by the
+   frame's time code, ``own_stale``;
+4. own evidence and other evidence together -> ``spliced``; own evidence plus tiles of
+   unexplained picture content -> ``spliced`` (a real picture pasted in);
+5. only another canary's evidence -> ``foreign_canary`` (naming it);
+6. no canary evidence and picture content -> ``foreign``; own evidence but damage
+   only -> ``degraded``;
+7. every leak verdict is confirmed against the expected render (phase correlation +
+   SSIM, scikit-image) before it is returned: a frame that is the expected frame,
+   only damaged, is ``degraded``, never a leak.
 """
 
 from __future__ import annotations
@@ -11,7 +26,9 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
 
-from canaries import FrameDecodeError, Reader, Reading
+from canaries import Codebook, FrameDecodeError, Reader, Reading, epoch_of
+from canaries.confirm import Comparison, compare
+from canaries.reader import JOINT_RADIUS
 
 
 class Verdict(StrEnum):
@@ -36,10 +53,11 @@ LEAKS = frozenset({Verdict.FOREIGN_CANARY, Verdict.FOREIGN, Verdict.SPLICED})
 class Judgement:
     verdict: Verdict
     canary: str | None  # the canary whose code was read (the source, for a leak)
-    distance: int | None  # global-layer Hamming distance to ``canary`` (or the nearest)
+    distance: int | None  # tenant-code distance (of 243 bits) to ``canary``
     age_s: float | None  # how old the frame's time code is, for own frames
     detail: str
     frame_at: datetime | None = None  # the time code the frame carries, if readable
+    confidence: float = 1.0  # 0..1: how sure the verdict is
 
 
 def classify(
@@ -51,93 +69,160 @@ def classify(
         reading = reader.read(frame)
     except FrameDecodeError as exc:
         return Judgement(Verdict.ERROR, None, None, None, exc.reason)
-    return judge(reading, expected, now, stale_after_s)
+    return judge(reading, expected, now, stale_after_s, book=reader.book)
 
 
-def judge(reading: Reading, expected: str, now: datetime, stale_after_s: float) -> Judgement:
+def judge(
+    reading: Reading, expected: str, now: datetime, stale_after_s: float, *, book: Codebook
+) -> Judgement:
     """Decide what a frame means for the canary that asked for it."""
-    return replace(_judge(reading, expected, now, stale_after_s), frame_at=reading.at)
+    judgement = _Judge(reading, expected, now, stale_after_s, book).run()
+    return replace(judgement, frame_at=reading.at)
 
 
-def _judge(reading: Reading, expected: str, now: datetime, stale_after_s: float) -> Judgement:
-    if reading.blank:
-        return Judgement(Verdict.BLANK, None, None, None, "uniform frame")
-    votes = Counter(name for name in reading.tiles if name is not None)
-    own_tiles = votes.pop(expected, 0)
-    others = sorted(votes, key=lambda name: -votes[name])
-    distance = reading.distance
-    if reading.canary == expected:
-        if others:
-            return Judgement(
-                Verdict.SPLICED,
-                others[0],
-                distance,
-                None,
-                f"own global code, {sum(votes.values())} tile(s) of {others[0]}",
+SPLICE_AREA = 0.2  # this much of the frame unexplained beside own code is a splice
+OWN_CORRELATION = 0.8  # a frame this correlated with the expected render is own, damaged
+SOURCE_SHARE = 0.6  # a splice's source must explain this share of the unexplained cells
+
+
+class _Judge:
+    def __init__(
+        self, reading: Reading, expected: str, now: datetime, stale_after_s: float, book: Codebook
+    ) -> None:
+        self.reading, self.expected, self.now = reading, expected, now
+        self.stale_after_s, self.book = stale_after_s, book
+        votes = Counter(name for name in reading.tiles if name is not None)
+        if reading.global_canary is not None:
+            votes[reading.global_canary] += 1
+        self.own_votes = votes.pop(expected, 0)
+        self.others = {name: n for name, n in votes.items() if n >= 2}
+        self.own_distance = reading.distance_to(expected)
+        self._comparison: Comparison | None = None
+
+    @property
+    def _epoch(self) -> int:
+        return self.reading.epoch if self.reading.epoch is not None else epoch_of(self.now)
+
+    @property
+    def comparison(self) -> Comparison:
+        if self._comparison is None:
+            self._comparison = compare(self.reading, self.book, self.expected, self._epoch)
+        return self._comparison
+
+    def run(self) -> Judgement:
+        reading = self.reading
+        if reading.blank:
+            return Judgement(Verdict.BLANK, None, None, None, "uniform frame", confidence=1.0)
+        other = max(self.others, key=lambda n: self.others[n], default=None)
+        if reading.canary is not None and reading.canary != self.expected:
+            other = reading.canary
+        if other is not None and not self.own_votes:
+            return self._leak(Verdict.FOREIGN_CANARY, other, f"frame carries {other}'s code")
+        if other is not None:
+            detail = f"{self.own_votes} own component(s), {self._votes_for(other)} of {other}"
+            return self._leak(Verdict.SPLICED, other, detail)
+        if self.own_votes == 6 and reading.epoch is not None:
+            return self._own()  # every component is own and the time reads: nothing to weigh
+        if self.own_votes or reading.canary == self.expected:
+            unexplained = self.comparison.unexplained
+            if unexplained >= SPLICE_AREA:
+                source = self._splice_source()
+                what = f"{source}'s pattern" if source else "other picture content"
+                detail = (
+                    f"{self.own_votes} own component(s), {unexplained:.0%} of the frame is {what}"
+                )
+                return self._leak(Verdict.SPLICED, source, detail)
+            if reading.canary == self.expected:
+                return self._own()
+            return self._degraded(f"own code partly readable ({self.own_votes} of 6 components)")
+        detail = f"no canary code (nearest {reading.nearest} at {reading.distance} of 243 bits)"
+        return self._leak(Verdict.FOREIGN, None, detail)
+
+    def _splice_source(self) -> str | None:
+        """The canary whose pattern fills the unexplained part, if one does.
+
+        A single tile vote may be chance; it names the source only if that canary's
+        own render explains most of what the expected canary's leaves unexplained.
+        """
+        candidates = {t for t in self.reading.tiles if t is not None and t != self.expected}
+        if self.reading.global_canary not in (None, self.expected):
+            candidates.add(str(self.reading.global_canary))
+        candidates.update(n for n in self.reading.nearest_canaries(3) if n != self.expected)
+        missing = self.comparison.cells
+        for name in sorted(candidates):
+            theirs = compare(self.reading, self.book, name, self._epoch).cells
+            explained = sum(m and not t for m, t in zip(missing, theirs, strict=True))
+            if explained >= SOURCE_SHARE * sum(missing):
+                return name
+        return None
+
+    def _votes_for(self, name: str) -> int:
+        votes = sum(1 for tile in self.reading.tiles if tile == name)
+        return votes + (self.reading.global_canary == name)
+
+    def _leak(self, verdict: Verdict, source: str | None, detail: str) -> Judgement:
+        comparison = self.comparison
+        own_like = comparison.correlation >= OWN_CORRELATION or (
+            verdict is Verdict.SPLICED and comparison.unexplained < SPLICE_AREA / 2
+        )
+        if own_like:
+            return self._degraded(
+                f"looked like {verdict} ({detail}) but matches the expected frame "
+                f"(correlation {comparison.correlation:.2f}, SSIM {comparison.ssim:.2f}): "
+                "damage, not a leak"
             )
-        return _own(reading, distance, now, stale_after_s, own_tiles)
-    if reading.canary is not None:
-        if own_tiles:
-            return Judgement(
-                Verdict.SPLICED,
-                reading.canary,
-                distance,
-                None,
-                f"global code of {reading.canary}, {own_tiles} own tile(s)",
-            )
+        distance = self.reading.distance_to(source) if source else self.reading.distance
+        confidence = 1.0 - max(0.0, comparison.ssim) / 2
+        if source is not None and distance is not None:
+            confidence = min(confidence, 1.0 - distance / 243)
         return Judgement(
-            Verdict.FOREIGN_CANARY,
-            reading.canary,
+            verdict,
+            source,
             distance,
             None,
-            f"frame carries {reading.canary}'s code",
+            f"{detail}; confirmed: SSIM {comparison.ssim:.2f} with the expected frame",
+            confidence=round(confidence, 3),
         )
-    if own_tiles and others:
-        return Judgement(
-            Verdict.SPLICED,
-            others[0],
-            None,
-            None,
-            f"{own_tiles} own tile(s), {sum(votes.values())} tile(s) of {others[0]}",
-        )
-    if own_tiles:
+
+    def _degraded(self, detail: str) -> Judgement:
         return Judgement(
             Verdict.DEGRADED,
-            expected,
+            self.expected,
+            self.own_distance,
             None,
-            None,
-            f"global code unreadable, {own_tiles} of {len(reading.tiles)} own tiles read",
+            detail,
+            confidence=round(0.5 + self.own_votes / 12, 3),
         )
-    if others:
-        return Judgement(
-            Verdict.FOREIGN_CANARY,
-            others[0],
-            None,
-            None,
-            f"{votes[others[0]]} tile(s) carry {others[0]}'s code",
-        )
-    return Judgement(
-        Verdict.FOREIGN,
-        None,
-        distance,
-        None,
-        f"no canary code (nearest {reading.nearest} at distance {distance})",
-    )
 
-
-def _own(
-    reading: Reading, distance: int, now: datetime, stale_after_s: float, own_tiles: int
-) -> Judgement:
-    at = reading.at
-    if at is None:
-        return Judgement(Verdict.OWN, reading.canary, distance, None, "time code unreadable")
-    age = (now - at).total_seconds()
-    if age > stale_after_s:
+    def _own(self) -> Judgement:
+        reading = self.reading
+        distance = self.own_distance
+        confidence = round(1.0 - (distance or 0) / (2 * JOINT_RADIUS + 1) / 2, 3)
+        at = reading.at
+        if at is None:
+            return Judgement(
+                Verdict.OWN,
+                self.expected,
+                distance,
+                None,
+                "own code; time code unreadable",
+                confidence=confidence,
+            )
+        age = (self.now - at).total_seconds()
+        if age > self.stale_after_s:
+            return Judgement(
+                Verdict.OWN_STALE,
+                self.expected,
+                distance,
+                age,
+                f"own frame from {at:%Y-%m-%d %H:%M:%S}Z, {age:.0f} s old",
+                confidence=confidence,
+            )
         return Judgement(
-            Verdict.OWN_STALE,
-            reading.canary,
+            Verdict.OWN,
+            self.expected,
             distance,
             age,
-            f"own frame from {at:%Y-%m-%d %H:%M:%S}Z, {age:.0f} s old",
+            f"own code at {distance} of 243 bits",
+            confidence=confidence,
         )
-    return Judgement(Verdict.OWN, reading.canary, distance, age, f"{own_tiles} own tiles")

@@ -11,7 +11,6 @@ import zlib
 from datetime import UTC, datetime, timedelta
 
 import pytest
-import skimage.data
 from PIL import Image
 
 from canaries import (
@@ -23,35 +22,16 @@ from canaries import (
     VirtualCanaryCamera,
     render,
 )
+from canaries.reader import JOINT_RADIUS
+from testbed.corpus import SKIMAGE, natural_images
 
 SECRET = b"reader tests: deployment secret"
 BOOK = Codebook(SECRET)
 FLEET = [f"canary-{i:02d}" for i in range(20)]
 AT = datetime(2026, 7, 19, 13, 47, 31, 250_000, tzinfo=UTC)
-# The skimage images that ship inside the wheel (the others need a download).
-PHOTOS = [
-    "astronaut",
-    "brick",
-    "camera",
-    "cat",
-    "cell",
-    "chelsea",
-    "clock",
-    "coffee",
-    "coins",
-    "colorwheel",
-    "grass",
-    "gravel",
-    "hubble_deep_field",
-    "immunohistochemistry",
-    "logo",
-    "microaneurysms",
-    "moon",
-    "page",
-    "retina",
-    "rocket",
-    "text",
-]
+# Natural photos from scikit-image's wheel only, so the tests see the same corpus on
+# every machine (bench/identify.py adds Debian's wallpaper photographs when installed).
+PHOTOS = dict(natural_images(sources=[SKIMAGE]))
 
 
 @pytest.fixture(scope="module")
@@ -126,32 +106,27 @@ def test_a_canary_from_another_deployment_is_no_canary_of_ours(reader: Reader) -
     stranger = Codebook(b"someone else's secret")
     reading = reader.read(jpeg(render(stranger, "canary-04", AT, (1280, 720)), quality=30))
     assert reading.canary is None
-    assert reading.distance > reader.global_radius
+    assert reading.distance > JOINT_RADIUS
     assert reading.tiles == (None,) * 5
     assert reading.epoch is None
-
-
-def _photo(name: str) -> Image.Image:
-    array = getattr(skimage.data, name)()
-    return Image.fromarray(array).convert("RGB" if array.ndim == 3 else "L")
 
 
 @pytest.mark.parametrize("mode", ["RGB", "L"])
 @pytest.mark.parametrize("name", PHOTOS)
 def test_natural_photo_carries_no_canary_code(reader: Reader, name: str, mode: str) -> None:
-    reading = reader.read(jpeg(_photo(name).convert(mode), quality=85))
+    reading = reader.read(jpeg(PHOTOS[name].convert(mode), quality=85))
     assert not reading.blank
     assert reading.canary is None
     assert reading.nearest in FLEET
-    assert reading.distance > reader.global_radius
+    assert reading.distance > JOINT_RADIUS
     assert reading.tiles == (None,) * 5
     assert reading.epoch is None
     assert reading.at is None
 
 
-@pytest.mark.parametrize("name", ["astronaut", "coffee", "rocket"])
+@pytest.mark.parametrize("name", ["skimage/astronaut", "skimage/coffee", "skimage/rocket"])
 def test_natural_photo_at_camera_size_carries_no_canary_code(reader: Reader, name: str) -> None:
-    frame = _photo(name).resize((1280, 720), Image.Resampling.BILINEAR)
+    frame = PHOTOS[name].resize((1280, 720), Image.Resampling.BILINEAR)
     reading = reader.read(jpeg(frame, quality=30))
     assert (reading.canary, reading.tiles, reading.epoch) == (None, (None,) * 5, None)
 
@@ -177,7 +152,8 @@ def test_canary_frame_is_not_blank(reader: Reader) -> None:
 def test_garbage_bytes_raise_frame_decode_error_with_reason(reader: Reader, data: bytes) -> None:
     with pytest.raises(FrameDecodeError) as caught:
         reader.read(data)
-    assert caught.value.reason == f"not an image ({len(data)} bytes)"
+    assert caught.value.reason.startswith(("not an image", "not a readable JPEG"))
+    assert f"({len(data)} bytes)" in caught.value.reason
 
 
 @pytest.mark.parametrize("keep", [0.5, 0.1])
@@ -186,7 +162,7 @@ def test_truncated_jpeg_raises_frame_decode_error_with_reason(reader: Reader, ke
     with pytest.raises(FrameDecodeError) as caught:
         reader.read(data[: int(len(data) * keep)])
     assert not isinstance(caught.value, FrameTooLargeError)
-    assert caught.value.reason.startswith("corrupt JPEG data: image file is truncated")
+    assert caught.value.reason.startswith("corrupt JPEG data: ")
 
 
 def _chunk(kind: bytes, body: bytes) -> bytes:
@@ -288,7 +264,7 @@ def test_fleet_of_one_reads_the_same_as_fleet_of_twenty(reader: Reader, canary: 
 
 def test_empty_fleet_reads_no_canary_but_still_reads_time() -> None:
     reading = Reader(BOOK, []).read(jpeg(render(BOOK, "canary-00", AT, (640, 360)), quality=30))
-    assert (reading.nearest, reading.canary, reading.distance) == (None, None, 64)
+    assert (reading.nearest, reading.canary, reading.distance) == (None, None, 243)
     assert reading.tiles == (None,) * 5
     assert reading.at == floored(AT)
 

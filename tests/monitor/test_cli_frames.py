@@ -220,7 +220,7 @@ def test_classify_human_output_names_the_verdict(tmp_path: Path) -> None:
     assert own_line.startswith(f"{own}: own canary=alpha distance=")
     assert " age 0s " in own_line
     assert other_line.startswith(f"{other}: foreign_canary canary=bravo distance=")
-    assert other_line.endswith("frame carries bravo's code")
+    assert "frame carries bravo's code" in other_line
 
 
 def test_classify_missing_file_is_a_usage_error(tmp_path: Path) -> None:

@@ -187,7 +187,7 @@ def test_xiaomi_2020_leaks_another_canary_on_hub_3g_only() -> None:
         assert second.verdict.is_leak
         assert second.source_canary == "lobby"
         assert second.status == 200
-        assert second.detail == "frame carries lobby's code"
+        assert second.detail.startswith("frame carries lobby's code; confirmed")
         assert_own(hub_good, "nursery")
         assert_own(app_slow, "nursery")
 

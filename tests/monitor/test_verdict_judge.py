@@ -10,13 +10,18 @@ import skimage.data
 from PIL import Image
 
 from canaries import Codebook, Reader, Reading, render
-from monitor.verdict import Verdict, judge
+from monitor.verdict import Judgement, Verdict
+from monitor.verdict import judge as judge_with_book
 
 SECRET = b"verdict tests: deployment secret"
 BOOK = Codebook(SECRET)
 FLEET = ["alpha", "bravo", "charlie"]
 NOW = datetime(2026, 7, 19, 13, 48, 0, tzinfo=UTC)  # an even second: epochs are 2 s
 STALE_AFTER = 60.0
+
+
+def judge(reading: Reading, expected: str, now: datetime, stale_after_s: float) -> Judgement:
+    return judge_with_book(reading, expected, now, stale_after_s, book=BOOK)
 
 
 @pytest.fixture(scope="module")
@@ -42,7 +47,7 @@ def test_fresh_own_frame_is_own(reader: Reader) -> None:
     assert judgement.distance is not None
     assert judgement.distance <= 2
     assert judgement.age_s == 0.0
-    assert judgement.detail == "5 own tiles"
+    assert judgement.detail == "own code at 0 of 243 bits"
 
 
 @pytest.mark.parametrize("age_s", [1, 30, 59, 60])
@@ -86,7 +91,7 @@ def test_another_canarys_frame_is_foreign_canary_naming_the_source(
     assert judgement.verdict.is_leak
     assert judgement.canary == source
     assert judgement.age_s is None
-    assert judgement.detail == f"frame carries {source}'s code"
+    assert judgement.detail.startswith(f"frame carries {source}'s code; confirmed: SSIM ")
 
 
 def spliced(own: str, other: str, fraction: float) -> Image.Image:
@@ -118,20 +123,14 @@ def test_larger_or_smaller_splices_of_another_canary_are_spliced(
 @pytest.mark.xfail(
     strict=True,
     raises=AssertionError,
-    reason="splice detection is issue 3: a 10% splice leaves the global code own and "
-    "only blanks one tenant tile, so the judge says own",
+    reason="below the splice floor: a splice must cover 20% of the frame (SPLICE_AREA) "
+    "to be told from damage; 10% leaves the own code readable and reads as own",
 )
 def test_left_10_percent_of_another_canary_pasted_in_is_a_leak(reader: Reader) -> None:
     judgement = judge(read_jpeg(reader, spliced("alpha", "bravo", 0.1)), "alpha", NOW, 60)
     assert judgement.verdict.is_leak
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="splice detection is issue 3: tiles covered by a real picture read as None, "
-    "which the judge counts as no foreign evidence (degraded or own, never a leak)",
-)
 @pytest.mark.parametrize("name", ["astronaut", "coffee", "camera", "rocket"])
 def test_left_40_percent_of_a_natural_photo_pasted_in_is_a_leak(reader: Reader, name: str) -> None:
     base = frame("alpha")
@@ -152,44 +151,17 @@ def test_natural_photo_is_foreign(reader: Reader, name: str) -> None:
     assert judgement.detail.startswith("no canary code (nearest ")
 
 
-@pytest.fixture(scope="module")
-def coins_frame_with_a_chance_tile() -> Reading:
-    """Found by bench/reader_speed.py: with its secret and fleet, this photo's top-right
-    tile lands within the tile radius (7 of 36 bits) of canary-14's tile word."""
+@pytest.mark.parametrize("name", ["coins", "moon", "coffee", "page", "text", "grass"])
+def test_natural_photo_is_foreign_for_every_canary_of_a_20_canary_fleet(name: str) -> None:
+    """A single tile may match some canary's word by chance; that must never accuse it."""
     fleet = [f"canary-{i:02d}" for i in range(20)]
-    chance_reader = Reader(Codebook(b"bench: reader speed"), fleet)
-    photo = Image.fromarray(skimage.data.coins()).resize((1280, 720), Image.Resampling.LANCZOS)
-    reading = read_jpeg(chance_reader, photo, quality=80)
-    assert reading.canary is None
-    assert reading.tiles == (None, "canary-14", None, None, None)
-    return reading
-
-
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="one tile within radius 7 of 36 bits is weak evidence: a real photo judged "
-    "degraded (not a leak) for the canary whose tile it matches by chance",
-)
-def test_natural_photo_with_one_chance_tile_match_is_foreign_for_that_canary(
-    coins_frame_with_a_chance_tile: Reading,
-) -> None:
-    judgement = judge(coins_frame_with_a_chance_tile, "canary-14", NOW, STALE_AFTER)
-    assert judgement.verdict is Verdict.FOREIGN
-
-
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="one tile within radius 7 of 36 bits is weak evidence: a real photo judged "
-    "foreign_canary with a wrong source for every other canary",
-)
-def test_natural_photo_with_one_chance_tile_match_is_foreign_for_other_canaries(
-    coins_frame_with_a_chance_tile: Reading,
-) -> None:
-    judgement = judge(coins_frame_with_a_chance_tile, "canary-03", NOW, STALE_AFTER)
-    assert judgement.verdict is Verdict.FOREIGN
-    assert judgement.canary is None
+    book = Codebook(b"bench: reader speed")
+    big_reader = Reader(book, fleet)
+    photo = Image.fromarray(getattr(skimage.data, name)()).resize((1280, 720))
+    reading = read_jpeg(big_reader, photo, quality=80)
+    for expected in fleet:
+        judgement = judge_with_book(reading, expected, NOW, STALE_AFTER, book=book)
+        assert (judgement.verdict, judgement.canary) == (Verdict.FOREIGN, None), expected
 
 
 @pytest.mark.parametrize("level", [0, 128, 255], ids=["black", "grey", "white"])

@@ -56,6 +56,7 @@ COMPONENTS = 1 + len(TENANT_TILES)
 ZOOMS = (1.0, 1.04, 1.08, 1.12)
 OFFSETS = (-1.0, -0.5, 0.0, 0.5, 1.0)  # fractions of the largest offset a zoom allows
 GOOD_ENOUGH = 12  # a search candidate this close to a canary's code ends the search
+SHORTLIST = 32  # canaries per criterion the search compares against
 
 
 @dataclass(frozen=True)
@@ -83,6 +84,7 @@ class Reading:
     canary: str | None  # ``nearest`` if within JOINT_RADIUS, else None
     global_canary: str | None  # the canary the global (pHash) layer alone votes for
     global_distance: int  # the global layer's distance to its nearest canary
+    phash: int  # the global layer as pHash's 64 bits (bit i = row-major DCT bit i)
     tiles: tuple[str | None, ...]  # the canary each tenant tile votes for, or None
     epoch: int | None  # the time epoch if every time tile decoded
     time_symbols: tuple[int | None, ...]  # each time tile's byte, or None
@@ -98,7 +100,7 @@ class Reading:
     def nearest_canaries(self, count: int) -> list[str]:
         """The ``count`` fleet canaries whose tenant codes are nearest this frame's."""
         names = list(self.index)
-        return [names[i] for i in np.argsort(self.joint, kind="stable")[:count]]
+        return [names[int(i)] for i in np.argsort(self.joint, kind="stable")[:count]]
 
     def distance_to(self, canary: str) -> int | None:
         """The joint distance of this frame's tenant code to ``canary``'s (of 243)."""
@@ -206,14 +208,22 @@ class Reader:
         """
         height, width = luma.shape
         best = _Candidate(int(distances.sum(axis=1).min()), view, words, distances)
+        # Search against a shortlist: the canaries nearest by the whole code and by the
+        # global (pHash) layer, which a crop disturbs least. Large fleets stay fast.
+        shortlist = np.union1d(
+            np.argsort(distances.sum(axis=1))[:SHORTLIST],
+            np.argsort(distances[:, 0])[:SHORTLIST],
+        )
+        fleet_words = self._words[shortlist]
+        found: View | None = None
 
         def trial(candidate: View) -> bool:
-            nonlocal best
+            nonlocal best, found
             read = _read_words(basis_view(width, height, candidate).analyse(luma))
-            dist = self._distances(read)
-            score = int(dist.sum(axis=1).min())
+            score = int(np.bitwise_count(fleet_words ^ read[:COMPONENTS]).sum(axis=1).min())
             if score < best.score:
-                best = _Candidate(score, candidate, read, dist)
+                best = _Candidate(score, candidate, read, distances)
+                found = candidate
             return score <= GOOD_ENOUGH
 
         x0, y0, sx, sy = view
@@ -228,7 +238,7 @@ class Reader:
                         span_y,
                     )
                     if trial(candidate):
-                        return best.view, best.words, best.distances
+                        return self._finish(best, found)
         step = 0.02
         for _level in range(3):
             bx, by, bsx, bsy = best.view
@@ -238,9 +248,17 @@ class Reader:
                         scale = 1 + dz
                         candidate = (bx + dx, by + dy, bsx * scale, bsy * scale)
                         if candidate != best.view and trial(candidate):
-                            return best.view, best.words, best.distances
+                            return self._finish(best, found)
             step /= 2
-        return best.view, best.words, best.distances
+        return self._finish(best, found)
+
+    def _finish(
+        self, best: _Candidate, found: View | None
+    ) -> tuple[View, Packed, npt.NDArray[np.int64]]:
+        """The search's best view, with its distances to the whole fleet."""
+        if found is None:
+            return best.view, best.words, best.distances
+        return best.view, best.words, self._distances(best.words)
 
     def _reading(
         self,
@@ -281,6 +299,7 @@ class Reader:
             canary=nearest if distance is not None and distance <= JOINT_RADIUS else None,
             global_canary=global_canary,
             global_distance=global_distance,
+            phash=int(words[0]),
             tiles=tuple(tiles),
             epoch=epoch,
             time_symbols=symbols,
@@ -335,16 +354,24 @@ def pack(bits: npt.NDArray[np.bool_]) -> np.uint64:
     return word
 
 
-def check_fleet(names: Sequence[str], words: Packed) -> None:
-    """Refuse a fleet in which two tenant codes are closer than FLEET_MIN_DISTANCE."""
-    for i in range(len(names) - 1):
-        joint = np.bitwise_count(words[i + 1 :] ^ words[i]).sum(axis=1)
-        j = int(joint.argmin()) if joint.size else 0
-        if joint.size and joint[j] < FLEET_MIN_DISTANCE:
+def check_fleet(names: Sequence[str], words: Packed, block: int = 256) -> None:
+    """Refuse a fleet in which two tenant codes are closer than FLEET_MIN_DISTANCE.
+
+    All pairs, in blocks of rows: a 10,000-canary fleet is checked in about a second.
+    """
+    for start in range(0, len(names), block):
+        rows = words[start : start + block]
+        joint = np.zeros((len(rows), len(names)), dtype=np.int64)
+        for component in range(words.shape[1]):
+            joint += np.bitwise_count(rows[:, component, None] ^ words[None, :, component])
+        for row in range(len(rows)):
+            joint[row, : start + row + 1] = FLEET_MIN_DISTANCE  # each pair once, not itself
+        k, j = (int(i) for i in np.unravel_index(int(joint.argmin()), joint.shape))
+        if joint[k, j] < FLEET_MIN_DISTANCE:
             raise FleetError(
-                f"canaries {names[i]!r} and {names[i + 1 + j]!r} have tenant codes only "
-                f"{int(joint[j])} bits apart (at least {FLEET_MIN_DISTANCE} needed to tell "
-                "them apart): rename one of them"
+                f"canaries {names[start + k]!r} and {names[j]!r} have tenant codes only "
+                f"{int(joint[k, j])} bits apart (at least {FLEET_MIN_DISTANCE} needed to "
+                "tell them apart): rename one of them"
             )
 
 

@@ -18,6 +18,7 @@ from typing import Any
 import click
 
 from canaries import CanaryError, Codebook, Reader, render
+from monitor.cli_killswitch import killswitch_group
 from monitor.config import load_config
 from monitor.errors import CamcanaryError, ConfigError
 from monitor.verdict import Judgement, Verdict, classify
@@ -141,7 +142,8 @@ def classify_command(
             age = "" if record["age_s"] is None else f" age {record['age_s']:.0f}s"
             click.echo(
                 f"{path}: {record['verdict']} canary={record['canary']} "
-                f"distance={record['distance']}{age}  {record['detail']}"
+                f"distance={record['distance']}{age} confidence={record['confidence']:.2f}  "
+                f"{record['detail']}"
             )
     sys.exit(1 if leaked else 0)
 
@@ -161,6 +163,7 @@ def _classify_one(
         "canary": judgement.canary,
         "distance": judgement.distance,
         "age_s": None if judgement.age_s is None else round(judgement.age_s, 1),
+        "confidence": judgement.confidence,
         "frame_time": None if judgement.frame_at is None else judgement.frame_at.isoformat(),
         "detail": judgement.detail,
     }
@@ -192,8 +195,10 @@ def config_check(file: Path) -> None:
     "--config", "config_file", required=True, type=click.Path(dir_okay=False, path_type=Path)
 )
 def serve_command(config_file: Path) -> None:
-    """Run the monitor: scheduled probes, probe history and incidents, until stopped."""
+    """Run the monitor: scheduled probes, probe history and incidents, and the web app
+    (kill switch flag endpoint), until stopped."""
     from monitor.service import Monitor
+    from monitor.web import WebServer, create_app
 
     config = _load(config_file)
 
@@ -204,18 +209,34 @@ def serve_command(config_file: Path) -> None:
             loop.add_signal_handler(sig, stopping.set)  # handlers only set a flag
         monitor = Monitor(config)
         await monitor.start()
+        app = create_app(monitor.kill_switches, monitor.slack_actions)
+        web = WebServer(app, config.web.host, config.web.port)
+        try:
+            await web.start()
+        except OSError as exc:  # port taken, address not local: a configuration problem
+            await monitor.stop()
+            where = f"{config.web.host}:{config.web.port}"
+            raise ConfigError(f"cannot serve the web app on {where}: {exc.strerror}") from exc
+        except BaseException:
+            await monitor.stop()
+            raise
         click.echo(
             f"camcanary: monitoring {len(monitor.specs)} probes; store "
-            f"{monitor.store.engine.url.render_as_string(hide_password=True)}",
+            f"{monitor.store.engine.url.render_as_string(hide_password=True)}; "
+            f"web {web.url}",
             err=True,
         )
         try:
             await stopping.wait()
         finally:
+            await web.stop()
             await monitor.stop()
             click.echo("camcanary: stopped", err=True)
 
     _run(serve())
+
+
+main.add_command(killswitch_group)
 
 
 @main.command("probe")

@@ -116,8 +116,10 @@ def test_classify_json_prints_one_object_per_file(tmp_path: Path) -> None:
     records = json_lines(result)
     assert [record["file"] for record in records] == [str(path) for path in files]
     for record in records:
-        assert {"file", "verdict", "canary", "distance", "age_s"} <= record.keys()
+        assert {"file", "verdict", "canary", "distance", "age_s", "confidence"} <= record.keys()
+        assert 0.0 <= record["confidence"] <= 1.0
     assert [record["verdict"] for record in records] == ["own", "own", "foreign_canary"]
+    assert records[0]["confidence"] > 0.9  # a clean own frame: 0 of 243 bits off
     assert result.exit_code == 1
 
 

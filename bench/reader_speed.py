@@ -3,7 +3,8 @@
     .venv/bin/python bench/reader_speed.py [--frames N]
 
 Renders N canary frames (1280x720, JPEG q80, a fleet of 20 canaries) and N natural
-JPEGs (scikit-image's bundled photos, resized to 1280x720, JPEG q80), then times in
+JPEGs (``testbed.corpus``: scikit-image's bundled photos and, when installed, Debian's
+wallpaper photographs; centre-cropped to 1280x720, JPEG q80), then times in
 the same run, on the same bytes:
 
 (a) ``imagehash.phash(Image.open(bytes))``: the naive/peer approach, a pHash only;
@@ -28,40 +29,16 @@ from importlib.metadata import version
 
 import imagehash
 import numpy as np
-import skimage.data
 from PIL import Image
 
 from canaries import Codebook, Reader, Reading, epoch_of, render
+from testbed.corpus import natural_images, sources_used
 
 SECRET = b"bench: reader speed"
 FLEET = [f"canary-{i:02d}" for i in range(20)]
 SIZE = (1280, 720)
 QUALITY = 80
 START = datetime(2026, 7, 19, 0, 0, 0, tzinfo=UTC)
-# scikit-image photos that ship in the wheel (the rest need a download).
-PHOTOS = [
-    "astronaut",
-    "brick",
-    "camera",
-    "cat",
-    "cell",
-    "chelsea",
-    "clock",
-    "coffee",
-    "coins",
-    "colorwheel",
-    "grass",
-    "gravel",
-    "hubble_deep_field",
-    "immunohistochemistry",
-    "logo",
-    "microaneurysms",
-    "moon",
-    "page",
-    "retina",
-    "rocket",
-    "text",
-]
 
 
 def to_jpeg(image: Image.Image) -> bytes:
@@ -79,18 +56,17 @@ def canary_frames(book: Codebook, count: int) -> list[tuple[str, datetime, bytes
     return frames
 
 
-def natural_frames(count: int) -> list[bytes]:
-    sources = []
-    for name in PHOTOS:
-        array = getattr(skimage.data, name)()
-        sources.append(Image.fromarray(array).convert("RGB").resize(SIZE, Image.Resampling.LANCZOS))
-    frames = []
+def natural_frames(count: int) -> tuple[list[str], list[bytes]]:
+    """``count`` JPEGs of the natural corpus at SIZE, cycling; later passes are mirrored."""
+    photos = natural_images(size=SIZE)
+    names, frames = [], []
     for i in range(count):
-        image = sources[i % len(sources)]
-        if (i // len(sources)) % 2:  # later passes mirror the photo, so bytes differ
+        name, image = photos[i % len(photos)]
+        if (i // len(photos)) % 2:  # later passes mirror the photo, so bytes differ
             image = image.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+        names.append(name)
         frames.append(to_jpeg(image))
-    return frames
+    return names, frames
 
 
 def timed(fn: Callable[[bytes], object], frames: list[bytes]) -> tuple[list[object], list[float]]:
@@ -120,7 +96,7 @@ def main() -> None:
 
     made = time.perf_counter()
     canaries = canary_frames(book, n)
-    naturals = natural_frames(n)
+    natural_names, naturals = natural_frames(n)
     made = time.perf_counter() - made
     canary_bytes = [data for _, _, data in canaries]
     expected = [name for name, _, _ in canaries]
@@ -178,6 +154,8 @@ def main() -> None:
         f"numpy {version('numpy')}, imagehash {version('imagehash')}, "
         f"{os.cpu_count()} CPUs, {platform.machine()}"
     )
+    corpus = ", ".join(f"{source} ({count})" for source, count in sources_used().items())
+    print(f"natural corpus: {corpus}")
     print()
     print(
         "| method                                        | ms mean  | ms p95   | frames/s "
@@ -203,7 +181,7 @@ def main() -> None:
     print("  global code, no tile, no time). 'vs ih' is time per frame relative to (a).")
     print(f"(b) own frames with all 5 tiles own and the right time epoch: {rd_own_full}/{n}")
     misread = sorted(
-        {PHOTOS[i % len(PHOTOS)] for i in range(n) if any(rd[n + i].tiles) or rd[n + i].epoch}
+        {natural_names[i] for i in range(n) if any(rd[n + i].tiles) or rd[n + i].epoch}
     )
     if misread:
         print(f"(b) natural photos with a chance tile or time match: {', '.join(misread)}")

@@ -114,6 +114,8 @@ class _Judge:
         if reading.blank:
             return Judgement(Verdict.BLANK, None, None, None, "uniform frame", confidence=1.0)
         other = max(self.others, key=lambda n: self.others[n], default=None)
+        if other is not None and not self._explains(other):
+            other = None  # votes its pattern does not bear out: chance matches
         if reading.canary is not None and reading.canary != self.expected:
             other = reading.canary
         if other is not None and not self.own_votes:
@@ -137,6 +139,10 @@ class _Judge:
             return self._degraded(f"own code partly readable ({self.own_votes} of 6 components)")
         detail = f"no canary code (nearest {reading.nearest} at {reading.distance} of 243 bits)"
         return self._leak(Verdict.FOREIGN, None, detail)
+
+    def _explains(self, name: str) -> bool:
+        """Does ``name``'s pattern account for a good part of the frame?"""
+        return compare(self.reading, self.book, name, self._epoch).unexplained <= 0.6
 
     def _splice_source(self) -> str | None:
         """The canary whose pattern fills the unexplained part, if one does.

@@ -41,6 +41,7 @@ test: lint typecheck pytest
 
 bench: $(VENV)/.dev
 	$(BIN)/python bench/reader_speed.py
+	$(BIN)/python bench/killswitch_latency.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache *.egg-info

@@ -50,11 +50,15 @@ class Alert:
 
 
 class NotifierError(Exception):
-    """The notifier could not deliver; ``retryable`` says whether to try again later."""
+    """The notifier could not deliver; ``retryable`` says whether to try again later,
+    ``retry_after_s`` how long the service asked us to wait (a 429's Retry-After)."""
 
-    def __init__(self, message: str, *, retryable: bool = True) -> None:
+    def __init__(
+        self, message: str, *, retryable: bool = True, retry_after_s: float | None = None
+    ) -> None:
         super().__init__(message)
         self.retryable = retryable
+        self.retry_after_s = retry_after_s
 
 
 class Notifier(ABC):

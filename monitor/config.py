@@ -8,6 +8,7 @@ is the only one that reads the environment.
 
 from __future__ import annotations
 
+import base64
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -92,6 +93,13 @@ class PathConfig(Model):
     kind: str
     url: str = Field(description="URL template; {camera_id} and {canary} are filled in")
     on_leak: Literal["alert", "trip"] = "alert"
+    trip_on: tuple[str, ...] = Field(
+        default=("foreign_canary", "foreign", "spliced"),
+        description="with on_leak: trip, the confirmed leak verdicts that trip the switch",
+    )
+    dry_run: bool = Field(
+        default=False, description="the kill switch only records what it would do"
+    )
     network_hints: bool = Field(
         default=True,
         description="send the client's measured network quality as Client Hints "
@@ -113,6 +121,19 @@ class PathConfig(Model):
     def _http_url(cls, value: str) -> str:
         if not value.startswith(("http://", "https://")):
             raise ValueError(f"url must start with http:// or https://, got {value!r}")
+        return value
+
+    @field_validator("trip_on")
+    @classmethod
+    def _leak_verdicts(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        from monitor.verdict import Verdict
+
+        leaks = [str(v) for v in Verdict if v.is_leak]
+        for name in value:
+            if name not in leaks:
+                raise ValueError(
+                    f"trip_on: {name!r} is not a leak verdict (valid: {', '.join(leaks)})"
+                )
         return value
 
 
@@ -145,10 +166,18 @@ class NotifierConfig(Model):
 
 
 class KillSwitchConfig(Model):
-    kind: Literal["record", "webhook"] = "record"
-    url: str | None = None
-    secret: SecretStr | None = None
+    kind: Literal["builtin", "record", "webhook", "unleash"] = "record"
+    url: str | None = None  # webhook target; Unleash base URL
+    secret: SecretStr | None = None  # webhook HMAC key; Unleash admin API token
     timeout_s: float = Field(default=5.0, gt=0)
+    clean_rounds: int = Field(
+        default=3, ge=1, description="clean rounds across a path's profiles to re-arm it"
+    )
+    unleash_project: str = "default"
+    unleash_environment: str = "production"
+    unleash_features: dict[str, str] = Field(
+        default_factory=dict, description="path name -> Unleash feature name (default: path)"
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -157,9 +186,132 @@ class KillSwitchConfig(Model):
 
     @model_validator(mode="after")
     def _webhook_needs_target(self) -> KillSwitchConfig:
-        if self.kind == "webhook" and (self.url is None or self.secret is None):
-            raise ValueError("a webhook kill switch needs url and secret_env")
+        if self.kind in ("webhook", "unleash") and (self.url is None or self.secret is None):
+            article = "an" if self.kind == "unleash" else "a"
+            raise ValueError(f"{article} {self.kind} kill switch needs url and secret_env")
         return self
+
+
+class WebConfig(Model):
+    """The service's HTTP endpoint: the kill switch flag API (and Slack actions)."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8400, ge=0, le=65535)
+
+
+SLACK_ENVIRON = (
+    "SLACK_BOT_TOKEN",
+    "SLACK_BOT_TOKEN_FILE",
+    "SLACK_SIGNING_SECRET",
+    "SLACK_SIGNING_SECRET_FILE",
+    "CAMCANARY_SLACK_CHANNEL",
+    "CAMCANARY_SLACK_API_URL",
+    "CAMCANARY_EVIDENCE_KEY",
+    "CAMCANARY_EVIDENCE_KEY_FILE",
+)
+
+
+def _from_environ(data: Any, info: ValidationInfo, fields: Mapping[str, str]) -> Any:
+    """Fill secret ``fields`` (field -> variable) from the environment, never the file."""
+    if not isinstance(data, dict):
+        return data
+    data = dict(data)
+    environ: Mapping[str, str] = (info.context or {}).get("environ", os.environ)
+    for key, name in fields.items():
+        if key in data:
+            raise ValueError(f"{key} is a secret: set {name} (or {name}_FILE), not the file")
+        if environ.get(name):
+            data[key] = environ[name]
+        elif environ.get(f"{name}_FILE"):
+            path = Path(environ[f"{name}_FILE"])
+            try:
+                data[key] = path.read_text().strip()
+            except OSError as exc:
+                raise ValueError(f"cannot read {name}_FILE={path}: {exc.strerror}") from exc
+    return data
+
+
+class SlackConfig(Model):
+    """Slack alerting; on when SLACK_BOT_TOKEN and a channel are set."""
+
+    channel: str | None = None  # or $CAMCANARY_SLACK_CHANNEL
+    probe_health_channel: str | None = None  # inconclusive probes; default: channel
+    oncall: tuple[str, ...] = Field(default=(), description="Slack user ids who may act")
+    web_base_url: str = "http://127.0.0.1:8080"
+    population: dict[str, int] = Field(default_factory=dict, description="path -> accounts")
+    min_interval_s: float = Field(default=1.0, ge=0, description="pace per channel")
+    api_url: str | None = None  # or $CAMCANARY_SLACK_API_URL (slack-sdk base_url)
+    bot_token: SecretStr | None = None  # $SLACK_BOT_TOKEN only
+    signing_secret: SecretStr | None = None  # $SLACK_SIGNING_SECRET only
+
+    @model_validator(mode="before")
+    @classmethod
+    def _resolve(cls, data: Any, info: ValidationInfo) -> Any:
+        data = _from_environ(
+            data,
+            info,
+            {"bot_token": "SLACK_BOT_TOKEN", "signing_secret": "SLACK_SIGNING_SECRET"},
+        )
+        if isinstance(data, dict):
+            environ: Mapping[str, str] = (info.context or {}).get("environ", os.environ)
+            if not data.get("channel") and environ.get("CAMCANARY_SLACK_CHANNEL"):
+                data["channel"] = environ["CAMCANARY_SLACK_CHANNEL"]
+            if environ.get("CAMCANARY_SLACK_API_URL"):
+                data["api_url"] = environ["CAMCANARY_SLACK_API_URL"]
+        return data
+
+    @property
+    def enabled(self) -> bool:
+        return self.bot_token is not None and bool(self.channel)
+
+    @property
+    def health_channel(self) -> str:
+        return self.probe_health_channel or self.channel or ""
+
+
+class IncidentsConfig(Model):
+    renotify_s: float = Field(default=900.0, gt=0, description="unacknowledged leak reminder")
+    resolve_after_rounds: int = Field(default=3, ge=1, description="clean rounds to resolve")
+    warning_window: int = Field(default=20, ge=1, description="the last Y probes of a path")
+    warning_threshold: int = Field(default=5, ge=1, description="X of them to warn")
+    warning_every_s: float = Field(default=3600.0, gt=0, description="at most one per")
+
+    @model_validator(mode="after")
+    def _threshold_in_window(self) -> IncidentsConfig:
+        if self.warning_threshold > self.warning_window:
+            raise ValueError("warning_threshold cannot exceed warning_window")
+        return self
+
+
+class EvidenceConfig(Model):
+    retention_s: float = Field(default=7 * 86400.0, gt=0)
+    key: SecretStr | None = None  # $CAMCANARY_EVIDENCE_KEY: 32 bytes, base64
+
+    @model_validator(mode="before")
+    @classmethod
+    def _resolve(cls, data: Any, info: ValidationInfo) -> Any:
+        return _from_environ(data, info, {"key": "CAMCANARY_EVIDENCE_KEY"})
+
+    @field_validator("key")
+    @classmethod
+    def _aes_256(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            try:
+                raw = base64.b64decode(value.get_secret_value(), validate=True)
+            except ValueError:
+                raw = b""
+            if len(raw) != 32:
+                raise ValueError("CAMCANARY_EVIDENCE_KEY must be 32 bytes in base64")
+        return value
+
+    @property
+    def key_bytes(self) -> bytes | None:
+        return None if self.key is None else base64.b64decode(self.key.get_secret_value())
+
+
+def slack_environ() -> dict[str, str]:
+    """The Slack and evidence variables of this process, for configs built in code."""
+    return {name: os.environ[name] for name in SLACK_ENVIRON if name in os.environ}
 
 
 class Config(Model):
@@ -172,6 +324,19 @@ class Config(Model):
     store: StoreConfig = StoreConfig()
     alerts: tuple[NotifierConfig, ...] = (NotifierConfig(),)
     killswitch: KillSwitchConfig = KillSwitchConfig()
+    slack: SlackConfig = SlackConfig()
+    incidents: IncidentsConfig = IncidentsConfig()
+    evidence: EvidenceConfig = EvidenceConfig()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _environment_sections(cls, data: Any) -> Any:
+        # Validate these sections even when absent, so they read the environment.
+        if isinstance(data, dict):
+            data = {"slack": {}, "evidence": {}, **data}
+        return data
+
+    web: WebConfig = WebConfig()
 
     @field_validator("profiles")
     @classmethod

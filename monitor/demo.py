@@ -21,7 +21,7 @@ from typing import Any, TextIO
 import httpx
 
 from alerts import ConsoleNotifier
-from monitor.config import parse_config
+from monitor.config import parse_config, slack_environ
 from monitor.results import ProbeResult
 from monitor.service import Monitor
 from monitor.store import TRIPPED
@@ -77,8 +77,11 @@ async def run_demo(options: DemoOptions, out: TextIO) -> dict[str, Any]:
         db_url = options.db_url or f"sqlite:///{Path(tmp) / 'camcanary.db'}"
         async with TestbedServer(cloud) as server:
             _say(out, f"testbed camera cloud at {server.url}: tenants {', '.join(TENANTS)}")
+            # Only the Slack variables come from the environment: with SLACK_BOT_TOKEN
+            # and CAMCANARY_SLACK_CHANNEL set, the drill posts there like the service.
             config = parse_config(
-                _config(server.url, cloud, secret, switch_secret, db_url, options), environ={}
+                _config(server.url, cloud, secret, switch_secret, db_url, options),
+                environ=slack_environ(),
             )
             tracker = _Tracker()
             monitor = Monitor(config, notifiers=[ConsoleNotifier(out)], on_result=tracker.add)
@@ -114,6 +117,13 @@ async def run_demo(options: DemoOptions, out: TextIO) -> dict[str, Any]:
                         out, monitor, tracker, began, until=time.monotonic() + options.settle_s
                     )
             finally:
+                if monitor.slack is not None:
+                    left = await monitor.flush_alerts(timeout_s=15)
+                    _say(
+                        out,
+                        f"Slack: posted to {config.slack.channel}"
+                        + (f" ({left} messages still queued)" if left else ""),
+                    )
                 await monitor.stop()
             summary = _summary(monitor, tracker, deployed, baseline_leaks)
             _render(out, tracker, monitor.store.kill_switches(), time.monotonic() - began)

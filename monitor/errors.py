@@ -3,8 +3,10 @@
     CamcanaryError
     ├── ConfigError           the configuration file is missing, unreadable or invalid
     ├── StoreError            the database cannot be reached or migrated
-    └── KillSwitchError       a kill-switch backend did not take the new state
-                              (``permanent``: retrying the same call cannot help)
+    ├── KillSwitchError       a kill-switch backend did not take the new state
+    │                         (``permanent``: retrying the same call cannot help)
+    └── KillSwitchStateError  a kill-switch transition was refused (wrong state, four
+                              eyes, unknown path); ``path`` and ``state`` say where
 
 A probe that fails is not an error: it is a ProbeResult with verdict ``error``.
 """
@@ -28,3 +30,10 @@ class KillSwitchError(CamcanaryError):
     def __init__(self, message: str, *, permanent: bool = False) -> None:
         super().__init__(message)
         self.permanent = permanent
+
+
+class KillSwitchStateError(CamcanaryError):
+    def __init__(self, message: str, *, path: str, state: str | None) -> None:
+        super().__init__(message)
+        self.path = path
+        self.state = state

@@ -6,21 +6,28 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections.abc import Callable, Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from alerts import NOTIFIERS, Notifier
+from alerts.evidence import EvidenceVault
+from alerts.outbox import OutboxSender, utcnow
+from alerts.slack import SlackNotifier
 from canaries import Codebook, Reader
 from monitor.config import Config
 from monitor.incidents import IncidentEngine
 from monitor.killswitch import KillSwitchBackend, build_kill_switch
+from monitor.killswitch.service import KillSwitchService
 from monitor.network import ProxyPool
 from monitor.paths import PATH_KINDS, IntegrationPath
 from monitor.probe import Prober, ProbeSpec
 from monitor.results import ProbeResult
 from monitor.store import Store
+from monitor.web.slack_actions import SlackActions
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +50,8 @@ class Monitor:
         notifiers: Sequence[Notifier] | None = None,
         kill_switch: KillSwitchBackend | None = None,
         on_result: Callable[[ProbeResult], None] | None = None,
+        clock: Callable[[], datetime] | None = None,
+        outbox_options: Mapping[str, Any] | None = None,
     ) -> None:
         self.config = config
         self.store = Store(config.store.url)
@@ -66,7 +75,54 @@ class Monitor:
             deadline_s=config.probe.deadline_s,
             stale_after_s=config.probe.stale_after_s,
         )
-        self._engine = IncidentEngine(self.store, self._notifiers, self._kill_switch, config.paths)
+        self.kill_switches = KillSwitchService(
+            self.store,
+            self._kill_switch,
+            config.paths,
+            profiles=config.profiles,
+            clean_rounds=config.killswitch.clean_rounds,
+        )
+        # Slack: every message goes through the durable outbox (alerts.outbox).
+        self.slack: SlackNotifier | None = None
+        self.outbox: OutboxSender | None = None
+        slack = config.slack
+        if slack.enabled and slack.bot_token is not None:
+            self.slack = SlackNotifier(
+                slack.bot_token.get_secret_value(),
+                channel=slack.channel or "",
+                base_url=slack.api_url,
+                min_interval_s=slack.min_interval_s,
+            )
+            self.outbox = OutboxSender(
+                self.store.engine, self.slack, clock=clock or utcnow, **(outbox_options or {})
+            )
+        vault = EvidenceVault(
+            config.evidence.key_bytes, retention=timedelta(seconds=config.evidence.retention_s)
+        )
+        self._engine = IncidentEngine(
+            self.store,
+            self._notifiers,
+            self._kill_switch,
+            config.paths,
+            kill_switches=self.kill_switches,
+            slack=slack,
+            incidents=config.incidents,
+            vault=vault,
+            profiles=config.profiles,
+            wake=self.outbox.wake if self.outbox is not None else None,
+            clock=clock or utcnow,
+        )
+        self._background: list[asyncio.Task[None]] = []
+        self._prepared = False
+        # The incident buttons' endpoint, for the web app (needs the signing secret).
+        self.slack_actions: SlackActions | None = None
+        if self.slack is not None and slack.signing_secret is not None:
+            self.slack_actions = SlackActions(
+                self._engine,
+                self.kill_switches,
+                signing_secret=slack.signing_secret.get_secret_value(),
+                oncall=slack.oncall,
+            )
         self._semaphore = asyncio.Semaphore(config.schedule.concurrency)
         self._scheduler: AsyncIOScheduler | None = None
         self._in_flight: set[asyncio.Task[object]] = set()
@@ -76,6 +132,7 @@ class Monitor:
         """Migrate the database and register the fleet."""
         await asyncio.to_thread(self.store.migrate)
         await asyncio.to_thread(self.store.register, self.config.canaries, self.config.paths)
+        self._prepared = True
 
     async def start(self) -> None:
         """Prepare, then schedule every probe of the matrix with jitter."""
@@ -99,7 +156,43 @@ class Monitor:
             )
         scheduler.start()
         self._scheduler = scheduler
+        self.start_alerting()
         log.info("monitor started: %d probes every %gs", len(self.specs), schedule.interval_s)
+
+    @property
+    def engine(self) -> IncidentEngine:
+        return self._engine
+
+    def start_alerting(self) -> None:
+        """Run the outbox sender and the re-notify / evidence-retention timer."""
+        if self._background:
+            return
+        if self.outbox is not None:
+            self._background.append(asyncio.create_task(self.outbox.run(), name="outbox"))
+        self._background.append(asyncio.create_task(self._timers(), name="alert-timers"))
+
+    async def _timers(self) -> None:
+        every = min(60.0, self.config.incidents.renotify_s / 4)
+        purged_at = 0.0
+        while True:
+            try:
+                await asyncio.to_thread(self._engine.renotify_due)
+                if time.monotonic() - purged_at > 3600:
+                    await asyncio.to_thread(self._engine.purge_evidence)
+                    purged_at = time.monotonic()
+            except Exception:  # a database hiccup must not end the timers
+                log.exception("alert timers failed")
+            await asyncio.sleep(every)
+
+    async def flush_alerts(self, timeout_s: float = 5.0) -> int:
+        """Deliver what the outbox holds now, within ``timeout_s``; returns what is left."""
+        if self.outbox is None:
+            return 0
+        deadline = time.monotonic() + timeout_s
+        while self.outbox.pending() and time.monotonic() < deadline:
+            if not await self.outbox.deliver_due():
+                await asyncio.sleep(0.1)
+        return self.outbox.pending()
 
     async def _scheduled_probe(self, spec: ProbeSpec) -> None:
         # A job the scheduler launched just before stop() must not start a probe on
@@ -140,8 +233,21 @@ class Monitor:
                 await asyncio.wait(running, timeout=self.config.probe.deadline_s + 5)
             self._scheduler.shutdown(wait=False)
             self._scheduler = None
+        if self.outbox is not None and self._prepared:
+            await self.flush_alerts(timeout_s=5)  # best effort: the outbox keeps the rest
+            self.outbox.stop()  # ends after the message in flight, which is kept
+        for task in self._background:
+            if task.get_name() != "outbox" or not await _ended(task, timeout_s=5):
+                task.cancel()
+        await asyncio.gather(*self._background, return_exceptions=True)
+        self._background = []
         await self._pool.close()
         for adapter in self._adapters.values():
             await adapter.close()
         await self._kill_switch.close()
         self.store.close()
+
+
+async def _ended(task: asyncio.Task[None], *, timeout_s: float) -> bool:
+    done, _ = await asyncio.wait([task], timeout=timeout_s)
+    return bool(done)

@@ -38,6 +38,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--admin-token", help="admin bearer token; random when omitted")
     parser.add_argument("--bug", action="append", default=[], help="deploy this bug at start")
+    parser.add_argument(
+        "--killswitch-poll",
+        metavar="URL",
+        help="poll camcanary's kill switch flags at URL "
+        "(e.g. http://127.0.0.1:8400/api/v1/killswitch) instead of taking signed webhooks",
+    )
     return parser
 
 
@@ -45,14 +51,18 @@ def _secret(path: Path | None) -> bytes:
     return path.read_bytes().strip() if path is not None else secrets.token_bytes(32)
 
 
-async def _serve(cloud: TestbedCloud, host: str, port: int, secret: bytes) -> None:
+async def _serve(
+    cloud: TestbedCloud, host: str, port: int, secret: bytes, poll: str | None = None
+) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError):  # not on Windows
             loop.add_signal_handler(signum, stop.set)
-    async with TestbedServer(cloud, host, port) as server:
+    async with TestbedServer(cloud, host, port, killswitch_poll=poll) as server:
         print(f"testbed cloud at {server.url}")
+        if poll is not None:
+            print(f"kill switches follow {poll}")
         print(f"deployment secret (hex): {secret.hex()}")
         print(f"kill switch secret (hex): {cloud.killswitch_secret.hex()}")
         print(f"admin token: {cloud.admin_token}")
@@ -78,7 +88,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             cloud.set_bug(bug, True)
     except (OSError, ValueError, LookupError, CanaryError) as exc:
         parser.error(str(exc))
-    asyncio.run(_serve(cloud, args.host, args.port, secret))
+    asyncio.run(_serve(cloud, args.host, args.port, secret, args.killswitch_poll))
     return 0
 
 

@@ -23,8 +23,9 @@ from testbed.bugs import BUGS, UnknownPathError, UnknownTenantError, get_bug
 from testbed.hub import QualityCache
 
 PATHS: Final = ("app", "hub")
-KillSwitchState = Literal["armed", "tripped"]
-KILLSWITCH_STATES: Final = ("armed", "tripped")
+KillSwitchState = Literal["armed", "tripped", "verifying"]
+KILLSWITCH_STATES: Final = ("armed", "tripped", "verifying")
+"""``verifying`` serves canary tenants only; every tenant of the testbed is a canary."""
 
 MAX_CLOCK_SKEW: Final = 300
 """Seconds a kill switch request's timestamp may be off from now (replay window)."""
@@ -218,7 +219,9 @@ class TestbedCloud:
     def set_killswitch(self, path: str, state: KillSwitchState, reason: str = "") -> KillSwitch:
         self.killswitch(path)  # validates the path
         if state not in KILLSWITCH_STATES:
-            raise ValueError(f"unknown state {state!r}; valid states: armed, tripped")
+            raise ValueError(
+                f"unknown state {state!r}; valid states: {', '.join(KILLSWITCH_STATES)}"
+            )
         changed_at = datetime.fromtimestamp(self.wall_clock(), UTC)
         switch = KillSwitch(path=path, state=state, reason=reason, changed_at=changed_at)
         self._killswitches[path] = switch

@@ -25,6 +25,7 @@ from aiohttp import web
 from canaries import VirtualCanaryCamera
 from testbed.bugs import BUGS
 from testbed.cloud import KILLSWITCH_STATES, PATHS, TOKEN, TestbedCloud
+from testbed.gateway import KillSwitchPoller
 from testbed.hub import ACCEPT_CH, select_tier
 
 log = logging.getLogger(__name__)
@@ -211,10 +212,24 @@ class TestbedServer:
 
     __test__ = False  # not a pytest test class, whatever its name says
 
-    def __init__(self, cloud: TestbedCloud, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(
+        self,
+        cloud: TestbedCloud,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        killswitch_poll: str | None = None,
+        poll_interval_s: float = 0.5,
+    ) -> None:
         self.cloud = cloud
         self.host = host
         self.port = port
+        # The gateways honour camcanary's flag endpoint at this URL (…/api/v1/killswitch).
+        self.poller = (
+            None
+            if killswitch_poll is None
+            else KillSwitchPoller(cloud, killswitch_poll, interval_s=poll_interval_s)
+        )
         self._runner: web.AppRunner | None = None
         self._url: str | None = None
 
@@ -235,6 +250,12 @@ class TestbedServer:
         host, port = runner.addresses[0][:2]
         self._runner = runner
         self._url = f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+        if self.poller is not None:
+            try:
+                await self.poller.start()
+            except BaseException:
+                await self.__aexit__(None, None, None)
+                raise
         return self
 
     async def __aexit__(
@@ -243,6 +264,8 @@ class TestbedServer:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        if self.poller is not None:
+            await self.poller.stop()
         runner, self._runner, self._url = self._runner, None, None
         if runner is not None:
             await runner.cleanup()

@@ -8,7 +8,9 @@ from abc import ABC, abstractmethod
 class KillSwitchBackend(ABC):
     @abstractmethod
     async def apply(self, path: str, state: str, reason: str) -> None:
-        """Make ``path``'s switch ``state`` ("tripped" or "armed") at the platform.
+        """Make ``path``'s switch ``state`` at the platform: "tripped" (off for everyone),
+        "verifying" (on for canary accounts only, where the platform can tell) or
+        "armed" (on).
 
         Returns once the platform has accepted it; raises KillSwitchError otherwise
         (``permanent=True`` when retrying cannot help: bad credentials, unknown path).

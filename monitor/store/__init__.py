@@ -6,7 +6,7 @@ The schema comes from Alembic (``migrate``), never from ``create_all``.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -144,12 +144,21 @@ class Store:
             session.flush()
             return row.id
 
-    def add_leak(self, result: ProbeResult) -> tuple[Incident, bool]:
-        """Fold a leak into its path's open incident; ``True`` if this opened it.
+    def add_leak(
+        self,
+        result: ProbeResult,
+        *,
+        key: str | None = None,
+        within: Callable[[Session, Incident, bool], None] | None = None,
+    ) -> tuple[Incident, bool]:
+        """Fold a leak into its open incident; ``True`` if this opened it.
 
-        The unique ``open_key`` makes the open-or-join decision atomic across
-        processes: whoever loses the insert race joins the winner's incident.
+        Incidents are grouped by ``key`` (default: the path). The unique ``open_key``
+        makes the open-or-join decision atomic across processes: whoever loses the
+        insert race joins the winner's incident. ``within`` runs inside the same
+        transaction (the alert outbox enqueues there).
         """
+        key = key or result.path
         for _attempt in range(3):
             try:
                 with self._session.begin() as session:
@@ -159,13 +168,13 @@ class Store:
                         session.execute(text("BEGIN IMMEDIATE"))
                     row = session.scalars(
                         select(IncidentRow)
-                        .where(IncidentRow.open_key == result.path)
+                        .where(IncidentRow.open_key == key)
                         .with_for_update()  # PostgreSQL: joiners queue on the open row
                     ).one_or_none()
                     created = row is None
                     if row is None:
                         row = IncidentRow(
-                            open_key=result.path,
+                            open_key=key,
                             path=result.path,
                             status="open",
                             first_seen=result.started_at,
@@ -179,7 +188,10 @@ class Store:
                         session.add(row)
                     _fold(row, result)
                     session.flush()
-                    return Incident.of(row), created
+                    incident = Incident.of(row)
+                    if within is not None:
+                        within(session, incident, created)
+                    return incident, created
             except IntegrityError:
                 continue
         raise StoreError(f"could not open or join the incident of path {result.path!r}")
@@ -206,7 +218,12 @@ class Store:
             changed = session.execute(
                 update(KillSwitchRow)
                 .where(KillSwitchRow.path == path, KillSwitchRow.state == expect)
-                .values(state=state, reason=reason[:500], changed_at=datetime.now(UTC))
+                .values(
+                    state=state,
+                    reason=reason[:500],
+                    changed_at=datetime.now(UTC),
+                    version=KillSwitchRow.version + 1,  # the state machine compares it
+                )
             )
             return bool(changed.rowcount == 1)  # type: ignore[attr-defined]
 

@@ -5,7 +5,17 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
-from sqlalchemy import JSON, DateTime, Dialect, Float, ForeignKey, Index, Integer, String
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    Dialect,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
@@ -76,9 +86,9 @@ class IncidentRow(Base):
     __tablename__ = "incidents"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    # Equal to ``path`` while the incident is open and NULL once resolved: its unique
-    # index lets only one open incident exist per path, across processes.
-    open_key: Mapped[str | None] = mapped_column(String(63), unique=True)
+    # The grouping key (the path, or path/leak kind) while the incident is open and
+    # NULL once resolved: its unique index allows one open incident per key.
+    open_key: Mapped[str | None] = mapped_column(String(128), unique=True)
     path: Mapped[str] = mapped_column(ForeignKey("paths.name"))
     status: Mapped[str] = mapped_column(String(16))
     first_seen: Mapped[datetime] = mapped_column()
@@ -97,3 +107,43 @@ class KillSwitchRow(Base):
     state: Mapped[str] = mapped_column(String(16))
     changed_at: Mapped[datetime] = mapped_column()
     reason: Mapped[str] = mapped_column(String(500), default="")
+    actor: Mapped[str] = mapped_column(String(100), default="")
+    # Bumped on every change: the compare-and-set key and the flag endpoint's ETag.
+    version: Mapped[int] = mapped_column(Integer, default=0)
+    clean_rounds: Mapped[int] = mapped_column(Integer, default=0)  # while verifying
+    clean_profiles: Mapped[list[str] | None] = mapped_column(JSON)  # this round so far
+
+
+class KillSwitchAuditRow(Base):
+    """Append-only (triggers refuse UPDATE and DELETE): one row per transition."""
+
+    __tablename__ = "kill_switch_audit"
+    __table_args__ = (Index("ix_kill_switch_audit_path_id", "path", "id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    path: Mapped[str] = mapped_column(ForeignKey("paths.name"))
+    from_state: Mapped[str] = mapped_column(String(16))
+    to_state: Mapped[str] = mapped_column(String(16))
+    action: Mapped[str] = mapped_column(String(32))
+    actor: Mapped[str] = mapped_column(String(100))
+    reason: Mapped[str] = mapped_column(String(500))
+    incident_id: Mapped[int | None] = mapped_column(ForeignKey("incidents.id"))
+    evidence: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    dry_run: Mapped[bool] = mapped_column(Boolean)
+    at: Mapped[datetime] = mapped_column()
+
+
+class KillSwitchRequestRow(Base):
+    """A four-eyes re-enable request; ``open_key`` is the path while it is pending."""
+
+    __tablename__ = "kill_switch_requests"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    open_key: Mapped[str | None] = mapped_column(String(63), unique=True)
+    path: Mapped[str] = mapped_column(ForeignKey("paths.name"))
+    status: Mapped[str] = mapped_column(String(16))
+    requested_by: Mapped[str] = mapped_column(String(100))
+    reason: Mapped[str] = mapped_column(String(500))
+    requested_at: Mapped[datetime] = mapped_column()
+    decided_by: Mapped[str | None] = mapped_column(String(100))
+    decided_at: Mapped[datetime | None] = mapped_column()

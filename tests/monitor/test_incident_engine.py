@@ -175,14 +175,16 @@ def test_first_leak_opens_an_incident_and_alerts_once(store: Store) -> None:
     assert (row.verdict, row.incident_id) == ("foreign_canary", incident.id)
 
 
-def test_second_leak_on_the_same_path_joins_without_a_new_alert(store: Store) -> None:
+def test_second_leak_of_the_same_kind_on_the_same_path_joins_without_a_new_alert(
+    store: Store,
+) -> None:
     notifier = RecordingNotifier()
     engine = engine_for(store, notifier, hub_on_leak="alert")
 
     async def scenario() -> tuple[int | None, int | None]:
         first = await engine.handle(result())
         second = await engine.handle(
-            result(Verdict.FOREIGN, canary="lobby", source=None, profile="good", seconds=30)
+            result(canary="lobby", source="nursery", profile="good", seconds=30)
         )
         return first, second
 
@@ -191,12 +193,30 @@ def test_second_leak_on_the_same_path_joins_without_a_new_alert(store: Store) ->
     assert first == second
     [incident] = store.open_incidents()
     assert incident.hits == 2
-    assert incident.verdicts == {"foreign_canary": 1, "foreign": 1}
+    assert incident.verdicts == {"foreign_canary": 2}
     assert incident.canaries == ("nursery", "lobby")
-    assert incident.sources == ("lobby",)
+    assert incident.sources == ("lobby", "nursery")
+    assert incident.profiles == ("3g", "good")
     assert incident.last_seen == T0 + timedelta(seconds=30)
     assert notifier.kinds == [AlertKind.INCIDENT_OPENED]
     assert [row.incident_id for row in store.results()] == [first, first]
+
+
+def test_another_leak_kind_on_the_same_path_opens_its_own_incident(store: Store) -> None:
+    notifier = RecordingNotifier()
+    engine = engine_for(store, notifier, hub_on_leak="alert")
+
+    async def scenario() -> tuple[int | None, int | None]:
+        first = await engine.handle(result())
+        second = await engine.handle(result(Verdict.FOREIGN, source=None, seconds=30))
+        return first, second
+
+    first, second = asyncio.run(scenario())
+
+    assert first != second
+    incidents = sorted(store.open_incidents(), key=lambda i: i.id)
+    assert [i.verdicts for i in incidents] == [{"foreign_canary": 1}, {"foreign": 1}]
+    assert notifier.kinds == [AlertKind.INCIDENT_OPENED, AlertKind.INCIDENT_OPENED]
 
 
 def test_leak_on_another_path_opens_its_own_incident(store: Store) -> None:

@@ -9,10 +9,12 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 import sqlalchemy as sa
+from alembic.config import Config as AlembicConfig
+from alembic.script import ScriptDirectory
 
 from monitor.config import CanaryConfig, PathConfig
 from monitor.results import ProbeResult
-from monitor.store import ARMED, TRIPPED, Store
+from monitor.store import ARMED, MIGRATIONS, TRIPPED, Store
 from monitor.store.models import IncidentRow
 from monitor.verdict import Verdict
 
@@ -72,6 +74,19 @@ def leak(
     )
 
 
+def head_revision() -> str:
+    scripts = ScriptDirectory.from_config(_alembic_config())
+    head = scripts.get_current_head()
+    assert head is not None
+    return head
+
+
+def _alembic_config() -> AlembicConfig:
+    config = AlembicConfig()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    return config
+
+
 def test_migrate_creates_the_schema_through_alembic(db_url: str) -> None:
     store = Store(db_url)
     try:
@@ -82,15 +97,17 @@ def test_migrate_creates_the_schema_through_alembic(db_url: str) -> None:
     finally:
         store.close()
 
-    assert tables == {
+    assert tables >= {
         "alembic_version",
         "canaries",
         "paths",
         "probe_results",
         "incidents",
         "kill_switches",
+        "kill_switch_audit",
+        "kill_switch_requests",
     }
-    assert versions == [("0001",)]
+    assert versions == [(head_revision(),)]
 
 
 def test_migrating_twice_is_a_no_op(store: Store) -> None:
@@ -100,7 +117,7 @@ def test_migrating_twice_is_a_no_op(store: Store) -> None:
 
     with store.engine.connect() as conn:
         versions = conn.execute(sa.text("SELECT version_num FROM alembic_version")).all()
-    assert versions == [("0001",)]
+    assert versions == [(head_revision(),)]
     assert len(store.results()) == 1
 
 

@@ -1,0 +1,114 @@
+"""``camcanary killswitch`` through click's runner: messages and exit codes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+from click.testing import CliRunner, Result
+
+from monitor.cli import main
+
+
+@pytest.fixture
+def config_file(tmp_path: Path) -> Path:
+    path = tmp_path / "camcanary.yaml"
+    config = {
+        "deployment": {"secret": "cli kill switch secret"},
+        "canaries": [{"name": "lobby", "camera_id": "cam-lobby", "token": "t"}],
+        "paths": [
+            {"name": "app", "kind": "snapshot", "url": "http://cloud.test/app/{camera_id}"},
+            {"name": "hub", "kind": "snapshot", "url": "http://cloud.test/hub/{camera_id}"},
+        ],
+        "store": {"url": f"sqlite:///{tmp_path / 'camcanary.db'}"},
+        "killswitch": {"kind": "record"},
+    }
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def cli(config_file: Path, *args: str, user: str = "alice") -> Result:
+    runner = CliRunner()
+    return runner.invoke(
+        main, ["killswitch", *args, "--config", str(config_file)], env={"USER": user}
+    )
+
+
+def test_trip_request_and_approve_by_two_people(config_file: Path) -> None:
+    tripped = cli(config_file, "trip", "hub", "--reason", "drill", "--actor", "carol")
+    requested = cli(config_file, "request-reenable", "hub", "--reason", "fix deployed")
+    approved = cli(config_file, "approve", "hub", "--actor", "bob")
+
+    assert (tripped.exit_code, tripped.output) == (0, "hub: armed -> tripped by carol: drill\n")
+    assert (requested.exit_code, requested.output) == (
+        0,
+        "hub: re-enable requested by alice; another operator must run "
+        "'camcanary killswitch approve hub'\n",
+    )
+    assert (approved.exit_code, approved.output) == (
+        0,
+        "hub: tripped -> verifying by bob: approved alice's request: fix deployed\n",
+    )
+
+
+def test_approving_your_own_request_is_refused_with_exit_1(config_file: Path) -> None:
+    cli(config_file, "trip", "hub", "--reason", "drill")
+    cli(config_file, "request-reenable", "hub", "--reason", "fixed")
+
+    own = cli(config_file, "approve", "hub")
+
+    assert own.exit_code == 1
+    assert own.output == (
+        "camcanary: refused: hub: alice requested this re-enable and cannot approve it too "
+        "(four eyes: another operator must approve)\n"
+    )
+
+
+def test_refusals_exit_1_and_usage_errors_exit_2(config_file: Path, tmp_path: Path) -> None:
+    early = cli(config_file, "request-reenable", "hub", "--reason", "nothing to do")
+    unknown = cli(config_file, "trip", "nowhere", "--reason", "typo")
+    no_reason = cli(config_file, "trip", "hub")
+    bad_config = cli(tmp_path / "missing.yaml", "status")
+    nobody = cli(config_file, "trip", "hub", "--reason", "x", user="")
+
+    assert (early.exit_code, early.output) == (
+        1,
+        "camcanary: refused: hub is armed, not tripped: there is nothing to re-enable\n",
+    )
+    assert (unknown.exit_code, unknown.output) == (
+        1,
+        "camcanary: refused: unknown path 'nowhere'\n",
+    )
+    assert no_reason.exit_code == 2
+    assert "Missing option '--reason'" in no_reason.output
+    assert bad_config.exit_code == 2
+    assert "missing.yaml: cannot read" in bad_config.output
+    assert nobody.exit_code == 2
+    assert "no --actor given and $USER is not set" in nobody.output
+
+
+def test_tripping_twice_says_nothing_changed(config_file: Path) -> None:
+    cli(config_file, "trip", "hub", "--reason", "drill")
+
+    again = cli(config_file, "trip", "hub", "--reason", "drill again")
+
+    assert (again.exit_code, again.output) == (0, "hub: already tripped; nothing changed\n")
+
+
+def test_status_lists_every_path_with_state_actor_reason_and_pending_request(
+    config_file: Path,
+) -> None:
+    cli(config_file, "trip", "hub", "--reason", "incident #7", "--actor", "carol")
+    cli(config_file, "request-reenable", "hub", "--reason", "fixed")
+
+    status = cli(config_file, "status")
+
+    assert status.exit_code == 0
+    header, app, hub = status.output.splitlines()
+    assert header.split() == ["PATH", "STATE", "SINCE", "BY", "REASON"]
+    assert app.split()[:2] == ["app", "armed"]
+    assert app.endswith("registered")
+    assert hub.split()[:2] == ["hub", "tripped"]
+    assert hub.split()[4] == "carol"
+    assert hub.endswith("incident #7 [re-enable requested by alice, awaiting approval]")

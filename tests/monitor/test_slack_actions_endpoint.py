@@ -1,0 +1,251 @@
+"""The Slack interactivity endpoint on a real aiohttp server: signatures, on-call only,
+one action per press, and what each button does (thread replies via the fake Slack)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import hmac
+import json
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlencode
+
+import aiohttp
+import pytest
+
+from alerts.blocks import ACK, APPROVE, REENABLE, SILENCE, TRIP
+from monitor.config import IncidentsConfig
+from monitor.incidents import IncidentEngine
+from monitor.killswitch import RecordKillSwitch
+from monitor.killswitch.service import KillSwitchService
+from monitor.store import Store
+from monitor.verdict import Verdict
+from monitor.web import WebServer, create_app
+from monitor.web.slack_actions import SlackActions
+from testbed.fake_slack import FakeSlack
+from tests.alerts.slack_helpers import (
+    ONCALL,
+    PATHS,
+    SIGNING_SECRET,
+    clean,
+    drain,
+    leak,
+    open_store,
+    sender,
+    slack_config,
+)
+
+
+def sign(body: bytes, timestamp: int, secret: str = SIGNING_SECRET) -> str:
+    base = f"v0:{timestamp}:".encode() + body
+    return "v0=" + hmac.new(secret.encode(), base, hashlib.sha256).hexdigest()
+
+
+def press(action: str, user: str, *, incident: int = 1, path: str = "hub", ts: str = "1") -> bytes:
+    payload = {
+        "type": "block_actions",
+        "user": {"id": user},
+        "actions": [
+            {
+                "action_id": action,
+                "value": json.dumps({"incident": incident, "path": path}),
+                "action_ts": ts,
+            }
+        ],
+    }
+    return urlencode({"payload": json.dumps(payload)}).encode()
+
+
+@dataclass
+class Rig:
+    store: Store
+    fake: FakeSlack
+    engine: IncidentEngine
+    switches: KillSwitchService
+    actions: SlackActions
+    url: str
+    http: aiohttp.ClientSession
+
+    async def post(
+        self, body: bytes, *, timestamp: int | None = None, secret: str = SIGNING_SECRET
+    ) -> tuple[int, float]:
+        stamp = int(time.time()) if timestamp is None else timestamp
+        began = time.monotonic()
+        async with self.http.post(
+            self.url + "/slack/actions",
+            data=body,
+            headers={
+                "Content-Type": "application/x-www-form-urlencoded",
+                "X-Slack-Request-Timestamp": str(stamp),
+                "X-Slack-Signature": sign(body, stamp, secret),
+            },
+        ) as response:
+            await response.read()
+            return response.status, time.monotonic() - began
+
+    async def settle(self) -> None:
+        await self.actions.drain()
+        await drain(sender(self.store, self.fake))
+
+    def replies(self) -> list[str]:
+        return [c.text or "" for c in self.fake.posted(thread=True)]
+
+
+@contextlib.asynccontextmanager
+async def rig(url: str, **incidents: Any) -> AsyncIterator[Rig]:
+    store = open_store(url)
+    try:
+        async with FakeSlack() as fake:
+            switches = KillSwitchService(store, RecordKillSwitch(), PATHS)
+            engine = IncidentEngine(
+                store,
+                [],
+                RecordKillSwitch(),
+                PATHS,
+                kill_switches=switches,
+                slack=slack_config(fake),
+                incidents=IncidentsConfig(**incidents),
+            )
+            actions = SlackActions(engine, switches, signing_secret=SIGNING_SECRET, oncall=ONCALL)
+            async with (
+                WebServer(create_app(switches, actions), port=0) as server,
+                aiohttp.ClientSession() as http,
+            ):
+                yield Rig(store, fake, engine, switches, actions, server.url, http)
+    finally:
+        store.close()
+
+
+def test_a_signed_acknowledge_is_answered_at_once_and_stops_reminders(sqlite_url: str) -> None:
+    async def scenario() -> tuple[int, float, list[str], int]:
+        async with rig(sqlite_url) as r:
+            await r.engine.handle(leak(path="app"))
+            status, took = await r.post(press(ACK, "USOMEONE", path="app"))
+            await r.settle()
+            return status, took, r.replies(), r.engine.renotify_due()
+
+    status, took, replies, reminded = asyncio.run(scenario())
+
+    assert status == 200
+    assert took < 3.0  # Slack's deadline for the acknowledgement
+    assert replies == [":eyes: acknowledged by <@USOMEONE>; reminders stop."]
+    assert reminded == 0
+
+
+@pytest.mark.parametrize(
+    ("case", "timestamp", "secret"),
+    [
+        ("forged", 0, "not the signing secret"),
+        ("replayed six minutes later", -360, SIGNING_SECRET),
+    ],
+)
+def test_forged_or_old_requests_are_rejected_and_do_nothing(
+    sqlite_url: str, case: str, timestamp: int, secret: str
+) -> None:
+    async def scenario() -> tuple[int, list[str], str]:
+        async with rig(sqlite_url) as r:
+            await r.engine.handle(leak(path="app"))
+            status, _ = await r.post(
+                press(TRIP, ONCALL[0], path="app"),
+                timestamp=int(time.time()) + timestamp,
+                secret=secret,
+            )
+            await r.settle()
+            return status, r.replies(), r.switches.state("app")
+
+    status, replies, state = asyncio.run(scenario())
+
+    assert status == 401, case
+    assert replies == []
+    assert state == "armed"
+
+
+def test_a_tampered_body_fails_the_signature(sqlite_url: str) -> None:
+    async def scenario() -> int:
+        async with rig(sqlite_url) as r:
+            body = press(TRIP, ONCALL[0], path="app")
+            stamp = int(time.time())
+            async with r.http.post(
+                r.url + "/slack/actions",
+                data=body.replace(b"app", b"hub"),
+                headers={
+                    "Content-Type": "application/x-www-form-urlencoded",
+                    "X-Slack-Request-Timestamp": str(stamp),
+                    "X-Slack-Signature": sign(body, stamp),
+                },
+            ) as response:
+                return response.status
+
+    assert asyncio.run(scenario()) == 401
+
+
+def test_only_on_call_users_may_trip_and_a_retried_press_acts_once(sqlite_url: str) -> None:
+    async def scenario() -> tuple[list[str], list[str]]:
+        async with rig(sqlite_url) as r:
+            await r.engine.handle(leak(path="app"))
+            await r.post(press(TRIP, "UINTRUDER", path="app"))
+            await r.settle()
+            states = [r.switches.state("app")]
+            for _ in range(3):  # Slack retries the same press
+                await r.post(press(TRIP, ONCALL[0], path="app", ts="42.1"))
+            await r.settle()
+            states.append(r.switches.state("app"))
+            return states, r.replies()
+
+    states, replies = asyncio.run(scenario())
+
+    assert states == ["armed", "tripped"]
+    assert len(replies) == 2
+    assert "<@UINTRUDER> is not on the on-call list and cannot trip" in replies[0]
+    assert "kill switch `app` went armed → *tripped* (by <@UONCALL1>)" in replies[1]
+
+
+def test_re_enable_needs_a_second_on_call_engineer(sqlite_url: str) -> None:
+    async def scenario() -> tuple[list[str], list[str], Any]:
+        async with rig(sqlite_url) as r:
+            await r.engine.handle(leak())  # hub trips by policy
+            states = [r.switches.state("hub")]
+            await r.post(press(REENABLE, ONCALL[0], ts="1"))
+            await r.settle()
+            await r.post(press(APPROVE, ONCALL[0], ts="2"))  # the requester cannot
+            await r.settle()
+            states.append(r.switches.state("hub"))
+            await r.post(press(APPROVE, ONCALL[1], ts="3"))
+            await r.settle()
+            states.append(r.switches.state("hub"))
+            approve_blocks = r.fake.posted(thread=True)[1].blocks
+            return states, r.replies(), approve_blocks
+
+    states, replies, blocks = asyncio.run(scenario())
+
+    assert states == ["tripped", "tripped", "verifying"]
+    assert "went armed → *tripped* (by policy)" in replies[0]
+    assert "<@UONCALL1> asks to re-enable `hub`" in replies[1]
+    assert APPROVE in json.dumps(blocks)
+    assert "approve by <@UONCALL1> on `hub` was refused" in replies[2]
+    assert "went tripped → *verifying* (by <@UONCALL2>)" in replies[3]
+
+
+def test_silence_warnings_for_an_hour_keeps_warnings_out_of_the_channel(
+    sqlite_url: str,
+) -> None:
+    async def scenario() -> tuple[list[str], list[str]]:
+        async with rig(sqlite_url, warning_window=4, warning_threshold=2) as r:
+            await r.engine.handle(leak(Verdict.SPLICED, path="app"))
+            await r.post(press(SILENCE, "USOMEONE", path="app"))
+            await r.settle()
+            for _ in range(6):
+                await r.engine.handle(clean("good", path="app", verdict=Verdict.OWN_STALE))
+            await r.settle()
+            parents = [c.text or "" for c in r.fake.posted(thread=False)]
+            return parents, r.replies()
+
+    parents, replies = asyncio.run(scenario())
+
+    assert len(parents) == 1  # the leak; no warning while silenced
+    assert "privacy leak on path app" in parents[0]
+    assert "warnings on `app` silenced by <@USOMEONE>" in replies[0]

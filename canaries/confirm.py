@@ -29,6 +29,7 @@ Array = npt.NDArray[np.float64]
 CELLS = 8  # evidence is weighed on an 8x8 grid of cells
 MATCH_RESIDUAL = 0.6  # a cell whose residual is under this part of its spread is own
 SEED_CORRELATION = 0.8  # cells this correlated with the pattern seed the gain fit
+SHIFT = 2  # analysis pixels a cell may be displaced (about one 16-px macroblock at 1/8)
 TEXTURE_STD = 6.0  # luminance std above which a cell holds picture content, not damage
 
 
@@ -99,15 +100,29 @@ def _unexplained(observed: Array, expected: Array) -> tuple[bool, ...]:
         gain, offset = np.polyfit(expected[mask], observed[mask], 1)
         if gain <= 0:
             return tuple(bool(t) for t in textured)
-        residual = observed - (gain * expected + offset)
-        own = np.array(
-            [
-                float(np.sqrt(np.mean(residual[rows, cols] ** 2)))
-                < MATCH_RESIDUAL * max(float(observed[rows, cols].std()), TEXTURE_STD)
-                for rows, cols in cells
-            ]
+        own = _cell_rms(observed, gain * expected + offset, last=_round == 1) < MATCH_RESIDUAL * (
+            np.maximum([observed[rows, cols].std() for rows, cols in cells], TEXTURE_STD)
         )
     return tuple(bool(b) for b in ~own & textured)
+
+
+def _cell_rms(observed: Array, model: Array, *, last: bool) -> npt.NDArray[np.float64]:
+    """RMS residual per cell (row-major). In the last pass each cell may match the
+    model shifted by up to SHIFT pixels: a smeared or displaced macroblock is still
+    the frame's own pattern, a pasted picture or another pattern is not."""
+    height, width = observed.shape
+    row_starts = np.arange(CELLS) * height // CELLS
+    col_starts = np.arange(CELLS) * width // CELLS
+    counts = np.outer(np.diff([*row_starts, height]), np.diff([*col_starts, width]))
+    shifts = range(-SHIFT, SHIFT + 1) if last else range(1)
+    best = np.full((CELLS, CELLS), np.inf)
+    for dy in shifts:
+        for dx in shifts:
+            squared = (observed - np.roll(model, (dy, dx), axis=(0, 1))) ** 2
+            sums = np.add.reduceat(np.add.reduceat(squared, row_starts, axis=0), col_starts, axis=1)
+            best = np.minimum(best, sums / np.maximum(counts, 1))
+    rms: npt.NDArray[np.float64] = np.sqrt(best).ravel()
+    return rms
 
 
 def _standardise(image: Array) -> Array:

@@ -139,7 +139,14 @@ def analysis_basis(width: int, height: int) -> Basis:
 def basis_view(width: int, height: int, view: tuple[float, float, float, float]) -> Basis:
     """The basis for a frame that shows ``view = (x0, y0, sx, sy)`` of the original."""
     x0, y0, sx, sy = view
-    return Basis(ax=_axis_basis(width, x0, sx), ay=_axis_basis(height, y0, sy))
+    return Basis(ax=_view_axis(width, x0, sx), ay=_view_axis(height, y0, sy))
+
+
+@lru_cache(maxsize=2048)
+def _view_axis(length: int, start: float, span: float) -> Array:
+    # A crop search asks for the same axis under many candidates (one zoom and x
+    # offset with every y offset): computing each once makes the search ~2x cheaper.
+    return _axis_basis(length, start, span)
 
 
 @lru_cache(maxsize=32)

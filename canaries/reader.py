@@ -57,6 +57,7 @@ ZOOMS = (1.0, 1.04, 1.08, 1.12)
 OFFSETS = (-1.0, -0.5, 0.0, 0.5, 1.0)  # fractions of the largest offset a zoom allows
 GOOD_ENOUGH = 12  # a search candidate this close to a canary's code ends the search
 SHORTLIST = 32  # canaries per criterion the search compares against
+REFINE_BELOW = 70  # the coarse search must come this close to a canary to refine
 
 
 @dataclass(frozen=True)
@@ -239,6 +240,8 @@ class Reader:
                     )
                     if trial(candidate):
                         return self._finish(best, found)
+        if best.score > REFINE_BELOW:
+            return self._finish(best, found)  # no canary anywhere near: not a crop of one
         step = 0.02
         for _level in range(3):
             bx, by, bsx, bsy = best.view

@@ -237,7 +237,7 @@ class SlackConfig(Model):
     channel: str | None = None  # or $CAMCANARY_SLACK_CHANNEL
     probe_health_channel: str | None = None  # inconclusive probes; default: channel
     oncall: tuple[str, ...] = Field(default=(), description="Slack user ids who may act")
-    web_base_url: str = "http://127.0.0.1:8080"
+    web_base_url: str = "http://127.0.0.1:8400"  # the web app's default address
     population: dict[str, int] = Field(default_factory=dict, description="path -> accounts")
     min_interval_s: float = Field(default=1.0, ge=0, description="pace per channel")
     api_url: str | None = None  # or $CAMCANARY_SLACK_API_URL (slack-sdk base_url)

@@ -29,7 +29,10 @@ Array = npt.NDArray[np.float64]
 CELLS = 8  # evidence is weighed on an 8x8 grid of cells
 MATCH_RESIDUAL = 0.6  # a cell whose residual is under this part of its spread is own
 SEED_CORRELATION = 0.8  # cells this correlated with the pattern seed the gain fit
-SHIFT = 2  # analysis pixels a cell may be displaced (about one 16-px macroblock at 1/8)
+# Analysis pixels a cell may be displaced: about one 16-px macroblock sideways (at 1/8
+# scale), four downwards, as lost slices are concealed by copying the rows above.
+SHIFT_X, SHIFT_Y = 2, 8
+DETAIL_RATIO = 2.0  # horizontal detail this many times the pattern's is picture content
 TEXTURE_STD = 6.0  # luminance std above which a cell holds picture content, not damage
 
 
@@ -38,6 +41,7 @@ class Comparison:
     correlation: float  # whole-frame correlation with the expected render, registered
     unexplained: float  # area fraction of cells that are textured but not the pattern
     cells: tuple[bool, ...]  # per cell (row-major 8x8): textured and not the pattern
+    detailed: float  # share of unexplained cells with detail finer than any pattern has
     ssim: float  # SSIM with the expected render, registered (reported, scikit-image)
     shift: tuple[float, float]  # registration shift (rows, cols) in analysis pixels
 
@@ -56,6 +60,7 @@ def compare(reading: Reading, book: Codebook, canary: str, epoch: int) -> Compar
     )
     cells = _unexplained(aligned, expected)
     return Comparison(
+        detailed=_detailed(aligned, expected, cells),
         correlation=_correlation(aligned, expected),
         unexplained=sum(cells) / len(cells),
         cells=cells,
@@ -106,18 +111,36 @@ def _unexplained(observed: Array, expected: Array) -> tuple[bool, ...]:
     return tuple(bool(b) for b in ~own & textured)
 
 
+def _detailed(observed: Array, expected: Array, cells: tuple[bool, ...]) -> float:
+    """Of the unexplained cells, the share whose horizontal detail is well above the
+    pattern's. Concealed (smeared) rows keep the pattern's smooth rows; a photograph
+    brings edges the pattern never has."""
+    if not any(cells):
+        return 0.0
+    height, width = observed.shape
+    seen = np.abs(np.diff(observed, axis=1))
+    baseline = float(np.abs(np.diff(expected, axis=1)).mean()) or 1.0
+    detailed = 0
+    for k, unexplained in enumerate(cells):
+        if unexplained:
+            r, c = divmod(k, CELLS)
+            rows = slice(r * height // CELLS, (r + 1) * height // CELLS)
+            cols = slice(c * width // CELLS, (c + 1) * width // CELLS)
+            detailed += float(seen[rows, cols].mean()) > DETAIL_RATIO * baseline
+    return detailed / sum(cells)
+
+
 def _cell_rms(observed: Array, model: Array, *, last: bool) -> npt.NDArray[np.float64]:
     """RMS residual per cell (row-major). In the last pass each cell may match the
-    model shifted by up to SHIFT pixels: a smeared or displaced macroblock is still
-    the frame's own pattern, a pasted picture or another pattern is not."""
+    model shifted by up to SHIFT_X/SHIFT_Y pixels: a smeared or displaced macroblock is
+    still the frame's own pattern, a pasted picture or another pattern is not."""
     height, width = observed.shape
     row_starts = np.arange(CELLS) * height // CELLS
     col_starts = np.arange(CELLS) * width // CELLS
     counts = np.outer(np.diff([*row_starts, height]), np.diff([*col_starts, width]))
-    shifts = range(-SHIFT, SHIFT + 1) if last else range(1)
     best = np.full((CELLS, CELLS), np.inf)
-    for dy in shifts:
-        for dx in shifts:
+    for dy in range(-SHIFT_Y, SHIFT_Y + 1) if last else range(1):
+        for dx in range(-SHIFT_X, SHIFT_X + 1) if last else range(1):
             squared = (observed - np.roll(model, (dy, dx), axis=(0, 1))) ** 2
             sums = np.add.reduceat(np.add.reduceat(squared, row_starts, axis=0), col_starts, axis=1)
             best = np.minimum(best, sums / np.maximum(counts, 1))

@@ -21,6 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -130,10 +131,26 @@ def basis(width: int, height: int) -> Basis:
 
 
 @lru_cache(maxsize=256)
-def analysis_basis(width: int, height: int) -> Basis:
-    """``basis`` in float32, for reading (float64 stays for rendering's solve)."""
+def analysis_basis(width: int, height: int) -> Projector:
+    """The reader's hot-path projection for one decoded size (float32, contiguous)."""
     b = basis(width, height)
-    return Basis(ax=b.ax.astype(np.float32), ay=b.ay.astype(np.float32))
+    return Projector(
+        ay=np.ascontiguousarray(b.ay, dtype=np.float32),
+        ax_t=np.ascontiguousarray(b.ax.T, dtype=np.float32),
+    )
+
+
+@dataclass(frozen=True)
+class Projector:
+    """``Basis.analyse`` without its normalisation: the reader only compares signs and
+    medians, which scaling does not change, so the hot path skips the division."""
+
+    ay: npt.NDArray[np.float32]
+    ax_t: npt.NDArray[np.float32]
+
+    def project(self, luma: npt.NDArray[np.floating[Any]]) -> npt.NDArray[np.floating[Any]]:
+        result: npt.NDArray[np.floating[Any]] = (self.ay @ luma) @ self.ax_t
+        return result
 
 
 def basis_view(width: int, height: int, view: tuple[float, float, float, float]) -> Basis:

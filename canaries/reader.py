@@ -18,6 +18,7 @@ import io
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -140,12 +141,13 @@ class Reader:
         else:
             image, (width, height) = self._open(bytes(frame))
             luma = _luma(image)
-        std = float(luma[::2, ::2].std())  # the blank gate needs no more precision
+        std = _std(luma)
         luma, view = _trim_borders(luma)
-        coefficients = analysis_basis(luma.shape[1], luma.shape[0]).analyse(luma)
+        coefficients = analysis_basis(luma.shape[1], luma.shape[0]).project(luma)
         words = _read_words(coefficients)
         distances = self._distances(words)
         if distances.size and int(distances.sum(axis=1).min()) > JOINT_RADIUS and std >= BLANK_STD:
+            # The slow path: only for frames that read as no canary at all.
             found = self._search(luma, view, words, distances)
             if int(found[2].sum(axis=1).min()) <= JOINT_RADIUS:  # it made a canary readable
                 view, words, distances = found
@@ -280,9 +282,9 @@ class Reader:
         if len(self.fleet):
             best = int(joint.argmin())
             nearest, distance = self.fleet[best], int(joint[best])
-            closest = distances.argmin(axis=0)
-            least = distances[closest, np.arange(COMPONENTS)]
-            global_distance = int(least[0])
+            closest = distances.argmin(axis=0).tolist()
+            least = distances[closest, _COMPONENT_INDEX].tolist()
+            global_distance = least[0]
             if global_distance <= GLOBAL_RADIUS:
                 global_canary = self.fleet[closest[0]]
             for pos in range(len(TENANT_TILES)):
@@ -335,10 +337,11 @@ def _gather_index() -> npt.NDArray[np.intp]:
 
 
 _GATHER = _gather_index()
+_COMPONENT_INDEX = np.arange(COMPONENTS)
 _PADDING = _GATHER < 0
 
 
-def _read_words(coefficients: Array) -> Packed:
+def _read_words(coefficients: npt.NDArray[np.floating[Any]]) -> Packed:
     """The ten code words a frame carries: global, 5 tenant tiles, 4 time tiles."""
     values = coefficients.ravel()[_GATHER]
     low = values[0]
@@ -378,6 +381,14 @@ def check_fleet(names: Sequence[str], words: Packed, block: int = 256) -> None:
             )
 
 
+def _std(luma: Array) -> float:
+    """Luminance std on every 4th pixel: all the blank gate needs, at a tenth the cost
+    of ``ndarray.std`` (one BLAS dot instead of three reductions)."""
+    sample = luma[::4, ::4].ravel().astype(np.float64)
+    mean = float(sample.sum()) / sample.size
+    return float(np.sqrt(max(0.0, float(sample @ sample) / sample.size - mean * mean)))
+
+
 def _luma(image: Image.Image) -> Array:
     try:
         grey = image if image.mode == "L" else image.convert("L")
@@ -389,6 +400,8 @@ def _luma(image: Image.Image) -> Array:
 def _trim_borders(luma: Array) -> tuple[Array, View]:
     """Cut near-black letterbox/pillarbox bars; the view says what part is left."""
     height, width = luma.shape
+    if min(luma[0, 0], luma[0, -1], luma[-1, 0], luma[-1, -1]) >= 48:
+        return luma, (0.0, 0.0, 1.0, 1.0)  # bars would darken a corner: none here
     edges = (luma[0], luma[-1], luma[:, 0], luma[:, -1])
     if not any(edge.max() < 48 for edge in edges):
         return luma, (0.0, 0.0, 1.0, 1.0)  # the common case: no bar on any side

@@ -76,8 +76,18 @@ def judge(
     reading: Reading, expected: str, now: datetime, stale_after_s: float, *, book: Codebook
 ) -> Judgement:
     """Decide what a frame means for the canary that asked for it."""
+    at = reading.at
+    if (
+        not reading.blank
+        and reading.global_canary == expected
+        and reading.canary == expected
+        and at is not None
+        and all(tile == expected for tile in reading.tiles)
+    ):
+        # The common case, kept lean: every component is own and the time reads.
+        return _own(reading, expected, now, stale_after_s, at)
     judgement = _Judge(reading, expected, now, stale_after_s, book).run()
-    return replace(judgement, frame_at=reading.at)
+    return replace(judgement, frame_at=at)
 
 
 SPLICE_AREA = 0.2  # this much of the frame unexplained beside own code is a splice
@@ -98,6 +108,17 @@ class _Judge:
         self.others = {name: n for name, n in votes.items() if n >= 2}
         self.own_distance = reading.distance_to(expected)
         self._comparison: Comparison | None = None
+
+    @property
+    def _code_intact(self) -> bool:
+        """The global layer and at least four tenant tiles read own, within 15 bits."""
+        distance = self.own_distance
+        return (
+            self.reading.global_canary == self.expected
+            and self.own_votes >= 5
+            and distance is not None
+            and distance <= 15
+        )
 
     @property
     def _epoch(self) -> int:
@@ -129,6 +150,16 @@ class _Judge:
             unexplained = self.comparison.unexplained
             if unexplained >= SPLICE_AREA:
                 source = self._splice_source()
+                if source is None and self._code_intact and self.comparison.detailed < 0.5:
+                    # The own code reads almost perfectly and what it does not explain
+                    # has no picture detail: concealed (smeared) rows, not a splice.
+                    return (
+                        self._own()
+                        if reading.canary == self.expected
+                        else self._degraded(
+                            f"own code intact, {unexplained:.0%} of the frame concealed or smeared"
+                        )
+                    )
                 what = f"{source}'s pattern" if source else "other picture content"
                 detail = (
                     f"{self.own_votes} own component(s), {unexplained:.0%} of the frame is {what}"
@@ -201,34 +232,45 @@ class _Judge:
         )
 
     def _own(self) -> Judgement:
-        reading = self.reading
-        distance = self.own_distance
-        confidence = round(1.0 - (distance or 0) / (2 * JOINT_RADIUS + 1) / 2, 3)
-        at = reading.at
+        at = self.reading.at
         if at is None:
             return Judgement(
                 Verdict.OWN,
                 self.expected,
-                distance,
+                self.own_distance,
                 None,
                 "own code; time code unreadable",
-                confidence=confidence,
+                confidence=_own_confidence(self.own_distance),
             )
-        age = (self.now - at).total_seconds()
-        if age > self.stale_after_s:
-            return Judgement(
-                Verdict.OWN_STALE,
-                self.expected,
-                distance,
-                age,
-                f"own frame from {at:%Y-%m-%d %H:%M:%S}Z, {age:.0f} s old",
-                confidence=confidence,
-            )
+        return _own(self.reading, self.expected, self.now, self.stale_after_s, at)
+
+
+def _own_confidence(distance: int | None) -> float:
+    return round(1.0 - (distance or 0) / (2 * JOINT_RADIUS + 1) / 2, 3)
+
+
+def _own(
+    reading: Reading, expected: str, now: datetime, stale_after_s: float, at: datetime
+) -> Judgement:
+    distance = reading.distance_to(expected)
+    confidence = _own_confidence(distance)
+    age = (now - at).total_seconds()
+    if age > stale_after_s:
         return Judgement(
-            Verdict.OWN,
-            self.expected,
+            Verdict.OWN_STALE,
+            expected,
             distance,
             age,
-            f"own code at {distance} of 243 bits",
+            f"own frame from {at:%Y-%m-%d %H:%M:%S}Z, {age:.0f} s old",
+            frame_at=at,
             confidence=confidence,
         )
+    return Judgement(
+        Verdict.OWN,
+        expected,
+        distance,
+        age,
+        f"own code at {distance} of 243 bits",
+        frame_at=at,
+        confidence=confidence,
+    )

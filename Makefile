@@ -40,7 +40,8 @@ pytest: $(VENV)/.dev
 test: lint typecheck pytest
 
 bench: $(VENV)/.dev
-	$(BIN)/python bench/reader_speed.py
+	$(BIN)/python bench/identify.py
+	$(BIN)/python bench/alert_latency.py
 	$(BIN)/python bench/killswitch_latency.py
 
 clean:

@@ -18,6 +18,7 @@ import io
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -79,8 +80,6 @@ class Reading:
 
     width: int  # as declared by the file
     height: int
-    blank: bool
-    luminance_std: float
     nearest: str | None  # the canary whose tenant code is nearest (all six components)
     distance: int  # joint distance (of 243 bits) to ``nearest``
     canary: str | None  # ``nearest`` if within JOINT_RADIUS, else None
@@ -94,6 +93,16 @@ class Reading:
     grid: Array = field(repr=False, compare=False)  # the analysed luminance
     joint: npt.NDArray[np.int64] = field(repr=False, compare=False)  # per fleet canary
     index: dict[str, int] = field(repr=False, compare=False)  # fleet name -> row of joint
+
+    @cached_property
+    def luminance_std(self) -> float:
+        """Luminance std of the analysed image (computed on first use: a frame that
+        reads as a canary is never blank, so the fast path never pays for it)."""
+        return _std(self.grid)
+
+    @property
+    def blank(self) -> bool:
+        return self.luminance_std < BLANK_STD
 
     @property
     def at(self) -> datetime | None:
@@ -141,17 +150,21 @@ class Reader:
         else:
             image, (width, height) = self._open(bytes(frame))
             luma = _luma(image)
-        std = _std(luma)
+        full = luma
         luma, view = _trim_borders(luma)
         coefficients = analysis_basis(luma.shape[1], luma.shape[0]).project(luma)
         words = _read_words(coefficients)
         distances = self._distances(words)
-        if distances.size and int(distances.sum(axis=1).min()) > JOINT_RADIUS and std >= BLANK_STD:
+        if (
+            distances.size
+            and int(distances.sum(axis=1).min()) > JOINT_RADIUS
+            and _std(full) >= BLANK_STD
+        ):
             # The slow path: only for frames that read as no canary at all.
             found = self._search(luma, view, words, distances)
             if int(found[2].sum(axis=1).min()) <= JOINT_RADIUS:  # it made a canary readable
                 view, words, distances = found
-        return self._reading(width, height, std, luma, view, words, distances)
+        return self._reading(width, height, luma, view, words, distances)
 
     def _decode_jpeg(self, data: bytes) -> tuple[Array, tuple[int, int]]:
         """libjpeg-turbo at the smallest DCT scale that keeps DECODE_TARGET columns."""
@@ -269,7 +282,6 @@ class Reader:
         self,
         width: int,
         height: int,
-        std: float,
         luma: Array,
         view: View,
         words: Packed,
@@ -297,8 +309,6 @@ class Reader:
         return Reading(
             width=width,
             height=height,
-            blank=std < BLANK_STD,
-            luminance_std=std,
             nearest=nearest,
             distance=243 if distance is None else distance,
             canary=nearest if distance is not None and distance <= JOINT_RADIUS else None,

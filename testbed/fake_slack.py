@@ -22,6 +22,8 @@ from urllib.parse import parse_qsl
 
 from aiohttp import web
 
+from testbed.serving import serve
+
 
 @dataclass(frozen=True)
 class SlackCall:
@@ -109,12 +111,8 @@ class FakeSlack:
     async def __aenter__(self) -> FakeSlack:
         app = web.Application(client_max_size=1024 * 1024)
         app.router.add_route("*", "/api/{method}", self._handle)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        host, port = self._runner.addresses[0][:2]
-        self.url = f"http://{host}:{port}/api/"
+        self._runner, base = await serve(app, access_log=None)
+        self.url = f"{base}/api/"
         return self
 
     async def __aexit__(

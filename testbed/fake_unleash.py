@@ -15,6 +15,8 @@ from typing import Any
 
 from aiohttp import web
 
+from testbed.serving import serve
+
 
 class FakeUnleash:
     """``async with FakeUnleash(token, {"default": {"hub": ["production"]}}) as fake:``"""
@@ -90,15 +92,7 @@ class FakeUnleash:
         return app
 
     async def __aenter__(self) -> FakeUnleash:
-        runner = web.AppRunner(self.app(), access_log=None)
-        await runner.setup()
-        try:
-            await web.TCPSite(runner, self.host, self.port).start()
-        except BaseException:
-            await runner.cleanup()
-            raise
-        host, port = runner.addresses[0][:2]
-        self._runner, self.url = runner, f"http://{host}:{port}"
+        self._runner, self.url = await serve(self.app(), self.host, self.port, access_log=None)
         return self
 
     async def __aexit__(

@@ -27,6 +27,7 @@ from testbed.bugs import BUGS
 from testbed.cloud import KILLSWITCH_STATES, PATHS, TOKEN, TestbedCloud
 from testbed.gateway import KillSwitchPoller
 from testbed.hub import ACCEPT_CH, select_tier
+from testbed.serving import serve
 
 log = logging.getLogger(__name__)
 
@@ -240,16 +241,9 @@ class TestbedServer:
         return self._url
 
     async def __aenter__(self) -> TestbedServer:
-        runner = web.AppRunner(create_app(self.cloud), shutdown_timeout=5.0)
-        await runner.setup()
-        try:
-            await web.TCPSite(runner, self.host, self.port).start()
-        except BaseException:
-            await runner.cleanup()
-            raise
-        host, port = runner.addresses[0][:2]
-        self._runner = runner
-        self._url = f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+        self._runner, self._url = await serve(
+            create_app(self.cloud), self.host, self.port, shutdown_timeout=5.0
+        )
         if self.poller is not None:
             try:
                 await self.poller.start()

@@ -5,6 +5,7 @@ This package imports nothing else of camcanary's.
 
 from canaries.camera import CameraFrame, VirtualCanaryCamera
 from canaries.codebook import Codebook
+from canaries.codes import FleetError
 from canaries.errors import CanaryError, FrameDecodeError, FrameTooLargeError
 from canaries.pattern import EPOCH_SECONDS, epoch_of, render, time_of
 from canaries.reader import Reader, Reading
@@ -14,6 +15,7 @@ __all__ = [
     "CameraFrame",
     "CanaryError",
     "Codebook",
+    "FleetError",
     "FrameDecodeError",
     "FrameTooLargeError",
     "Reader",

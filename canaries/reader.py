@@ -8,8 +8,8 @@ compared with the whole fleet at once. Only a frame that reads as no canary take
 slow path: a search over crops and zooms of the original frame (by moving the basis,
 not by resampling pixels).
 
-A canary's **tenant code** is its global word (64 bits with pHash's DC bit) plus its
-five tenant-tile words (36 bits each): 244 bits, read as six components.
+Codes and the fleet guarantee live in ``canaries.codes``, the crop search in
+``canaries.align``.
 """
 
 from __future__ import annotations
@@ -19,31 +19,34 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property
-from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 import simplejpeg
 from PIL import Image, UnidentifiedImageError
 
+from canaries.align import View, search
 from canaries.codebook import TIME_MIN_DISTANCE, Codebook
-from canaries.errors import CanaryError, FrameDecodeError, FrameTooLargeError
+from canaries.codes import (
+    COMPONENTS,
+    FleetError,
+    Packed,
+    check_fleet,
+    distances_to,
+    pack,
+    read_words,
+)
+from canaries.errors import FrameDecodeError, FrameTooLargeError
 from canaries.pattern import (
-    BAND,
-    GLOBAL_SIZE,
     GRID,
     TENANT_TILES,
     TIME_TILES,
     Basis,
     analysis_basis,
-    basis_view,
-    tile_block,
     time_of,
 )
 
 Array = npt.NDArray[np.float64]
-Packed = npt.NDArray[np.uint64]
-View = tuple[float, float, float, float]
 
 DEFAULT_MAX_PIXELS = 40_000_000
 DECODE_TARGET = 96  # decode JPEGs at the smallest DCT scale that keeps this many pixels wide
@@ -51,27 +54,7 @@ BLANK_STD = 3.0  # luminance std under which a frame is uniform
 GLOBAL_RADIUS = 10  # a global layer within this of a canary's word votes for it (of 63)
 TILE_RADIUS = 5  # a tile within this of a canary's tile word votes for it (of 36)
 JOINT_RADIUS = 30  # the tenant code within this of a canary's is that canary (of 243)
-FLEET_MIN_DISTANCE = 72  # every two canaries' tenant codes differ in at least this
 TIME_RADIUS = (TIME_MIN_DISTANCE - 1) // 2  # unique decoding in the time codebooks
-COMPONENTS = 1 + len(TENANT_TILES)
-# Crops/zooms tried on the slow path: zoom factors and centre offsets per axis.
-ZOOMS = (1.0, 1.04, 1.08, 1.12)
-OFFSETS = (-1.0, -0.5, 0.0, 0.5, 1.0)  # fractions of the largest offset a zoom allows
-GOOD_ENOUGH = 12  # a search candidate this close to a canary's code ends the search
-SHORTLIST = 32  # canaries per criterion the search compares against
-REFINE_BELOW = 70  # the coarse search must come this close to a canary to refine
-
-
-@dataclass(frozen=True)
-class _Candidate:
-    score: int
-    view: View
-    words: Packed
-    distances: npt.NDArray[np.int64]
-
-
-class FleetError(CanaryError):
-    """Two canaries of a fleet are too close to tell apart; rename one of them."""
 
 
 @dataclass(frozen=True)
@@ -153,7 +136,7 @@ class Reader:
         full = luma
         luma, view = _trim_borders(luma)
         coefficients = analysis_basis(luma.shape[1], luma.shape[0]).project(luma)
-        words = _read_words(coefficients)
+        words = read_words(coefficients)
         distances = self._distances(words)
         if (
             distances.size
@@ -161,7 +144,7 @@ class Reader:
             and _std(full) >= BLANK_STD
         ):
             # The slow path: only for frames that read as no canary at all.
-            found = self._search(luma, view, words, distances)
+            found = search(luma, view, words, distances, self._words)
             if int(found[2].sum(axis=1).min()) <= JOINT_RADIUS:  # it made a canary readable
                 view, words, distances = found
         return self._reading(width, height, luma, view, words, distances)
@@ -209,74 +192,7 @@ class Reader:
 
     def _distances(self, words: Packed) -> npt.NDArray[np.int64]:
         """(fleet, component) Hamming distances of the six tenant-code components."""
-        distances: npt.NDArray[np.int64] = np.bitwise_count(
-            self._words ^ words[:COMPONENTS]
-        ).astype(np.int64)
-        return distances
-
-    def _search(
-        self, luma: Array, view: View, words: Packed, distances: npt.NDArray[np.int64]
-    ) -> tuple[View, Packed, npt.NDArray[np.int64]]:
-        """Try crops and zooms of the original frame; keep the best-reading one.
-
-        A coarse grid of zooms and centre offsets, then a coarse-to-fine local search
-        around the best candidate; stops as soon as a candidate reads cleanly.
-        """
-        height, width = luma.shape
-        best = _Candidate(int(distances.sum(axis=1).min()), view, words, distances)
-        # Search against a shortlist: the canaries nearest by the whole code and by the
-        # global (pHash) layer, which a crop disturbs least. Large fleets stay fast.
-        shortlist = np.union1d(
-            np.argsort(distances.sum(axis=1))[:SHORTLIST],
-            np.argsort(distances[:, 0])[:SHORTLIST],
-        )
-        fleet_words = self._words[shortlist]
-        found: View | None = None
-
-        def trial(candidate: View) -> bool:
-            nonlocal best, found
-            read = _read_words(basis_view(width, height, candidate).analyse(luma))
-            score = int(np.bitwise_count(fleet_words ^ read[:COMPONENTS]).sum(axis=1).min())
-            if score < best.score:
-                best = _Candidate(score, candidate, read, distances)
-                found = candidate
-            return score <= GOOD_ENOUGH
-
-        x0, y0, sx, sy = view
-        for zoom in ZOOMS[1:]:
-            span_x, span_y = sx / zoom, sy / zoom
-            for fx in OFFSETS:
-                for fy in OFFSETS:
-                    candidate = (
-                        x0 + (sx - span_x) * (1 + fx) / 2,
-                        y0 + (sy - span_y) * (1 + fy) / 2,
-                        span_x,
-                        span_y,
-                    )
-                    if trial(candidate):
-                        return self._finish(best, found)
-        if best.score > REFINE_BELOW:
-            return self._finish(best, found)  # no canary anywhere near: not a crop of one
-        step = 0.02
-        for _level in range(3):
-            bx, by, bsx, bsy = best.view
-            for dz in (-step, 0.0, step):
-                for dx in (-step, 0.0, step):
-                    for dy in (-step, 0.0, step):
-                        scale = 1 + dz
-                        candidate = (bx + dx, by + dy, bsx * scale, bsy * scale)
-                        if candidate != best.view and trial(candidate):
-                            return self._finish(best, found)
-            step /= 2
-        return self._finish(best, found)
-
-    def _finish(
-        self, best: _Candidate, found: View | None
-    ) -> tuple[View, Packed, npt.NDArray[np.int64]]:
-        """The search's best view, with its distances to the whole fleet."""
-        if found is None:
-            return best.view, best.words, best.distances
-        return best.view, best.words, self._distances(best.words)
+        return distances_to(self._words, words)
 
     def _reading(
         self,
@@ -295,7 +211,7 @@ class Reader:
             best = int(joint.argmin())
             nearest, distance = self.fleet[best], int(joint[best])
             closest = distances.argmin(axis=0).tolist()
-            least = distances[closest, _COMPONENT_INDEX].tolist()
+            least = distances[closest, np.arange(COMPONENTS)].tolist()
             global_distance = least[0]
             if global_distance <= GLOBAL_RADIUS:
                 global_canary = self.fleet[closest[0]]
@@ -331,64 +247,6 @@ class Reader:
         return tuple(
             int(s) if d <= TIME_RADIUS else None for s, d in zip(symbols, best, strict=True)
         )
-
-
-def _gather_index() -> npt.NDArray[np.intp]:
-    """Flat indices into the coefficient matrix, one row of 64 per code word."""
-    size = GLOBAL_SIZE + GRID * len(BAND)
-    index = np.zeros((COMPONENTS + len(TIME_TILES), 64), dtype=np.intp)
-    index[0] = (np.arange(GLOBAL_SIZE)[:, None] * size + np.arange(GLOBAL_SIZE)).ravel()
-    for i, tile in enumerate((*TENANT_TILES, *TIME_TILES), start=1):
-        rows, cols = tile_block(tile)
-        block = (np.arange(size)[rows][:, None] * size + np.arange(size)[cols]).ravel()
-        index[i, : block.size] = block
-        index[i, block.size :] = -1  # padding bits: always read as 0 (see _read_words)
-    return index
-
-
-_GATHER = _gather_index()
-_COMPONENT_INDEX = np.arange(COMPONENTS)
-_PADDING = _GATHER < 0
-
-
-def _read_words(coefficients: npt.NDArray[np.floating[Any]]) -> Packed:
-    """The ten code words a frame carries: global, 5 tenant tiles, 4 time tiles."""
-    values = coefficients.ravel()[_GATHER]
-    low = values[0]
-    ordered = np.sort(low)
-    values[0] -= (ordered[31] + ordered[32]) / 2  # pHash's median threshold
-    bits = (values > 0) & ~_PADDING
-    words: Packed = np.packbits(bits, axis=1, bitorder="little").view(np.uint64).ravel()
-    return words
-
-
-def pack(bits: npt.NDArray[np.bool_]) -> np.uint64:
-    """Up to 64 bits as one unsigned integer (bit i of the array = bit i of the word)."""
-    padded = np.zeros(64, dtype=bool)
-    padded[: bits.size] = bits
-    word: np.uint64 = np.packbits(padded, bitorder="little").view(np.uint64)[0]
-    return word
-
-
-def check_fleet(names: Sequence[str], words: Packed, block: int = 256) -> None:
-    """Refuse a fleet in which two tenant codes are closer than FLEET_MIN_DISTANCE.
-
-    All pairs, in blocks of rows: a 10,000-canary fleet is checked in about a second.
-    """
-    for start in range(0, len(names), block):
-        rows = words[start : start + block]
-        joint = np.zeros((len(rows), len(names)), dtype=np.int64)
-        for component in range(words.shape[1]):
-            joint += np.bitwise_count(rows[:, component, None] ^ words[None, :, component])
-        for row in range(len(rows)):
-            joint[row, : start + row + 1] = FLEET_MIN_DISTANCE  # each pair once, not itself
-        k, j = (int(i) for i in np.unravel_index(int(joint.argmin()), joint.shape))
-        if joint[k, j] < FLEET_MIN_DISTANCE:
-            raise FleetError(
-                f"canaries {names[start + k]!r} and {names[j]!r} have tenant codes only "
-                f"{int(joint[k, j])} bits apart (at least {FLEET_MIN_DISTANCE} needed to "
-                "tell them apart): rename one of them"
-            )
 
 
 def _std(luma: Array) -> float:

@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 
 from canaries import Codebook, Reader, render
-from canaries.reader import FLEET_MIN_DISTANCE, FleetError, check_fleet, pack
+from canaries.codes import FLEET_MIN_DISTANCE, FleetError, check_fleet, pack
 from monitor.verdict import Verdict, classify, judge
 
 BOOK = Codebook(b"identification tests: secret")

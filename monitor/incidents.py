@@ -45,8 +45,6 @@ log = logging.getLogger(__name__)
 
 CLEAN = frozenset({Verdict.OWN, Verdict.DEGRADED, Verdict.BLANK})
 WARNINGS = frozenset({Verdict.OWN_STALE, Verdict.DEGRADED, Verdict.ERROR})
-# Error details that blame the prober, not the path (see monitor.probe and paths).
-PROBE_SIDE = ("internal error", "proxy", "prober", "browser crashed", "network unreachable")
 TRIPPED = "tripped"
 EVIDENCE_PER_INCIDENT = 3  # frames kept per incident: enough to show, not a collection
 
@@ -57,8 +55,7 @@ def utcnow() -> datetime:
 
 def probe_side(result: ProbeResult) -> bool:
     """An ``error`` caused by the prober itself: inconclusive, says nothing of the path."""
-    detail = result.detail.lower()
-    return result.verdict is Verdict.ERROR and any(mark in detail for mark in PROBE_SIDE)
+    return result.verdict is Verdict.ERROR and result.prober_fault
 
 
 class IncidentEngine:

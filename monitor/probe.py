@@ -23,6 +23,10 @@ from monitor.verdict import Verdict, classify
 log = logging.getLogger(__name__)
 
 
+class ProberFault(Exception):
+    """The prober itself could not run the probe (not the path's failure)."""
+
+
 @dataclass(frozen=True)
 class ProbeSpec:
     canary: CanaryConfig
@@ -64,9 +68,14 @@ class Prober:
                 outcome = await self._run(spec)
         except TimeoutError:
             outcome = _Outcome(Verdict.ERROR, detail=f"deadline of {self._deadline_s:g} s passed")
+        except ProberFault as exc:
+            log.warning("probe %s could not run: %s", spec.key, exc)
+            outcome = _Outcome(Verdict.ERROR, detail=str(exc), prober_fault=True)
         except Exception as exc:  # the loop must survive anything a probe hits
             log.exception("probe %s failed inside camcanary", spec.key)
-            outcome = _Outcome(Verdict.ERROR, detail=f"internal error: {type(exc).__name__}")
+            outcome = _Outcome(
+                Verdict.ERROR, detail=f"internal error: {type(exc).__name__}", prober_fault=True
+            )
         return ProbeResult(
             canary=spec.canary.name,
             path=spec.path.name,
@@ -81,13 +90,19 @@ class Prober:
             bytes_received=outcome.bytes_received,
             detail=outcome.detail,
             frame=outcome.frame if outcome.verdict.is_leak else None,
+            prober_fault=outcome.prober_fault,
         )
 
     async def _run(self, spec: ProbeSpec) -> _Outcome:
         profile = PROFILES[spec.profile]
 
         async def router(host: str, port: int) -> tuple[str, int]:
-            return await self._pool.route(host, port, profile)
+            try:
+                return await self._pool.route(host, port, profile)
+            except (OSError, RuntimeError) as exc:
+                raise ProberFault(
+                    f"proxy error: cannot start the {profile.name} route: {exc}"
+                ) from exc
 
         capture = await self._adapters[spec.path.name].capture(spec.canary, spec.profile, router)
         if not isinstance(capture, Capture):
@@ -134,3 +149,4 @@ class _Outcome:
     bytes_received: int = 0
     detail: str = ""
     frame: bytes | None = field(default=None, repr=False)
+    prober_fault: bool = False

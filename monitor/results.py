@@ -22,6 +22,9 @@ class ProbeResult:
     status: int | None = None  # HTTP status, where there was one
     bytes_received: int = 0
     detail: str = ""  # the reason for an error, what was read otherwise
+    # The error is the prober's own (its impairment route, an internal failure), not the
+    # path's: inconclusive, it says nothing about the integration and never pages.
+    prober_fault: bool = False
     # The returned frame, kept only for leak verdicts: it is somebody's private image,
     # for the encrypted evidence store and nothing else (never logged, never alerted).
     frame: bytes | None = field(default=None, repr=False, compare=False)

@@ -406,7 +406,13 @@ def test_probe_side_failures_go_to_the_probe_health_channel_and_leaks_still_page
                 for _ in range(10):
                     failed = clean("3g", verdict=Verdict.ERROR)
                     await eng.handle(
-                        type(failed)(**{**failed.__dict__, "detail": "proxy error: EADDRINUSE"})
+                        type(failed)(
+                            **{
+                                **failed.__dict__,
+                                "detail": "proxy error: EADDRINUSE",
+                                "prober_fault": True,
+                            }
+                        )
                     )
                 await eng.handle(leak())
                 await drain(sender(store, fake))

@@ -290,6 +290,28 @@ def test_closed_port_is_a_fast_connection_error() -> None:
     assert time.monotonic() - began < 2.0
 
 
+def test_a_target_failure_is_the_paths_not_the_probers() -> None:
+    result = probe_url(f"http://127.0.0.1:{free_port()}/snapshot")
+    assert (result.verdict, result.prober_fault) == (Verdict.ERROR, False)
+
+
+def test_a_prober_that_cannot_route_marks_its_own_fault() -> None:
+    config = make_config(
+        ONE_CANARY,
+        [{"name": "app", "kind": "snapshot", "url": f"http://127.0.0.1:{free_port()}/s"}],
+        5.0,
+    )
+
+    async def run() -> ProbeResult:
+        async with probing(config) as p:
+            await p.prober._pool.close()  # the impairment proxy is gone: our fault
+            return await p.probe("app", "good", "lobby")
+
+    result = asyncio.run(run())
+    assert (result.verdict, result.prober_fault) == (Verdict.ERROR, True)
+    assert result.detail.startswith("proxy error: cannot start the good route: ")
+
+
 def test_silent_server_is_cut_off_at_the_deadline() -> None:
     silent = RawServer(lambda reader, writer: None)  # accepts, never answers
 

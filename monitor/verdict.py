@@ -78,13 +78,13 @@ def judge(
     """Decide what a frame means for the canary that asked for it."""
     at = reading.at
     if (
-        not reading.blank
-        and reading.global_canary == expected
+        reading.global_canary == expected
         and reading.canary == expected
         and at is not None
         and all(tile == expected for tile in reading.tiles)
     ):
-        # The common case, kept lean: every component is own and the time reads.
+        # The common case, kept lean: every component is own and the time reads. Such
+        # a frame is not uniform, so the (lazily computed) blank gate is not consulted.
         return _own(reading, expected, now, stale_after_s, at)
     judgement = _Judge(reading, expected, now, stale_after_s, book).run()
     return replace(judgement, frame_at=at)

@@ -19,6 +19,13 @@ def sqlite_url(tmp_path: object) -> str:
     return f"sqlite:///{tmp_path}/camcanary.db"
 
 
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def db_url(request: pytest.FixtureRequest) -> str:
+    """The same test on a SQLite file and on the real PostgreSQL."""
+    fixture = "sqlite_url" if request.param == "sqlite" else "postgres_url"
+    return str(request.getfixturevalue(fixture))
+
+
 @pytest.fixture
 def postgres_url() -> Iterator[str]:
     """A fresh schema in the real PostgreSQL server, dropped afterwards.

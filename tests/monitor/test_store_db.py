@@ -32,14 +32,6 @@ PATHS = (
 T0 = datetime(2026, 11, 22, 10, 0, 0, 123456, tzinfo=UTC)
 
 
-@pytest.fixture(
-    params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)],
-)
-def db_url(request: pytest.FixtureRequest) -> str:
-    fixture = "sqlite_url" if request.param == "sqlite" else "postgres_url"
-    return str(request.getfixturevalue(fixture))
-
-
 @pytest.fixture
 def store(db_url: str) -> Iterator[Store]:
     store = Store(db_url)

@@ -54,12 +54,6 @@ class RecordingBackend(KillSwitchBackend):
         self.applied.append((path, state))
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def db_url(request: pytest.FixtureRequest) -> str:
-    fixture = "sqlite_url" if request.param == "sqlite" else "postgres_url"
-    return str(request.getfixturevalue(fixture))
-
-
 @pytest.fixture
 def store(db_url: str) -> Iterator[Store]:
     store = Store(db_url)

@@ -133,7 +133,6 @@ class Reader:
         else:
             image, (width, height) = self._open(bytes(frame))
             luma = _luma(image)
-        full = luma
         luma, view = _trim_borders(luma)
         coefficients = analysis_basis(luma.shape[1], luma.shape[0]).project(luma)
         words = read_words(coefficients)
@@ -141,7 +140,7 @@ class Reader:
         if (
             distances.size
             and int(distances.sum(axis=1).min()) > JOINT_RADIUS
-            and _std(full) >= BLANK_STD
+            and _std(luma) >= BLANK_STD  # the same gate as Reading.blank
         ):
             # The slow path: only for frames that read as no canary at all.
             found = search(luma, view, words, distances, self._words)

@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
 
-.PHONY: demo test lint typecheck pytest bench clean
+.PHONY: demo test lint typecheck pytest bench clean system
 
 $(VENV)/.python:
 	@test -n "$(PYTHON)" || { echo "camcanary needs Python >= 3.11 (python3.11 or python3 on PATH)"; exit 2; }
@@ -24,6 +24,20 @@ $(VENV)/.dev: $(VENV)/.runtime
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	@touch $@
 
+# System tools the tests drive for real: Debian's Chromium (Playwright cannot download
+# its own browser here) and promtool (Debian's prometheus package) to validate /metrics.
+SYSTEM_TOOLS := chromium promtool
+system:
+	@missing=""; for tool in $(SYSTEM_TOOLS); do command -v $$tool >/dev/null || missing="$$missing $$tool"; done; \
+	if [ -n "$$missing" ]; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+			echo "installing$$missing from Debian's packages"; \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium prometheus >/dev/null; \
+		else \
+			echo "the tests need$$missing: run 'sudo apt-get install chromium prometheus' (Debian/Ubuntu)"; exit 2; \
+		fi; \
+	fi
+
 demo: $(VENV)/.runtime
 	$(BIN)/camcanary demo
 
@@ -34,7 +48,7 @@ lint: $(VENV)/.dev
 typecheck: $(VENV)/.dev
 	$(BIN)/mypy
 
-pytest: $(VENV)/.dev
+pytest: $(VENV)/.dev system
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 test: lint typecheck pytest

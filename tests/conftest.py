@@ -52,3 +52,22 @@ def postgres_url() -> Iterator[str]:
         with engine.begin() as conn:
             conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
         engine.dispose()
+
+
+CHROMIUM_CANDIDATES = ("/usr/bin/chromium", "/usr/bin/chromium-browser")
+
+
+@pytest.fixture(scope="session")
+def chromium_executable() -> str:
+    """Debian's Chromium (``make system`` installs it), for Playwright-driven tests.
+
+    ``CAMCANARY_TEST_CHROMIUM`` overrides the path. Missing, the test is skipped on a
+    developer machine but fails under CI (CI=true), where ``make test`` installs it.
+    """
+    candidates = [os.environ.get("CAMCANARY_TEST_CHROMIUM", ""), *CHROMIUM_CANDIDATES]
+    for candidate in candidates:
+        if candidate and os.access(candidate, os.X_OK):
+            return candidate
+    if os.environ.get("CI") == "true":
+        pytest.fail("Chromium is not installed under CI: `make system` should have done it")
+    pytest.skip("Chromium is not installed (run `make system`)")

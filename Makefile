@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
 
-.PHONY: demo test lint typecheck pytest bench clean system
+.PHONY: demo test lint typecheck pytest bench bench-history drills clean system
 
 $(VENV)/.python:
 	@test -n "$(PYTHON)" || { echo "camcanary needs Python >= 3.11 (python3.11 or python3 on PATH)"; exit 2; }
@@ -57,6 +57,18 @@ bench: $(VENV)/.dev
 	$(BIN)/python bench/identify.py
 	$(BIN)/python bench/alert_latency.py
 	$(BIN)/python bench/killswitch_latency.py
+	$(BIN)/python bench/proxy.py
+	$(BIN)/python bench/concurrency.py
+	$(BIN)/python bench/history.py --rows 1000000
+
+# Every fire drill on the full path x profile matrix (each one exits 1 if it fails).
+DRILLS := clean xiaomi-2020 wyze-2024 eufy-2021 stale-cache
+drills: $(VENV)/.runtime
+	@for scenario in $(DRILLS); do $(BIN)/camcanary drill $$scenario || exit 1; done
+
+# The 10-million-row history benchmark of the README (SQLite and PostgreSQL; ~1 h).
+bench-history: $(VENV)/.dev
+	$(BIN)/python bench/history.py --rows 10000000 --postgres postgresql+psycopg://postgres@127.0.0.1:5432/test
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache *.egg-info

@@ -35,6 +35,7 @@ from monitor.results import ProbeResult
 from monitor.store import ARMED, TRIPPED, Store
 from monitor.verdict import Verdict
 from monitor.web import WebServer, create_app
+from monitor.web.context import WebContext
 from testbed import TestbedCloud, TestbedServer
 from testbed.fake_unleash import FakeUnleash
 
@@ -122,7 +123,7 @@ async def bench(runs: int, db_url: str) -> list[tuple[str, list[float], str]]:
             rows.append(("unleash", tripped, "… + feature off at the fake Unleash"))
         service = KillSwitchService(store, build_kill_switch(KillSwitchConfig()), PATHS)
         async with (
-            WebServer(create_app(service), port=0) as web,
+            WebServer(create_app(WebContext(store, service)), port=0) as web,
             TestbedServer(cloud, killswitch_poll=web.url + "/api/v1/killswitch") as server,
             httpx.AsyncClient(base_url=server.url) as client,
         ):

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import signal
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,7 +17,10 @@ from typing import Any
 import click
 
 from canaries import CanaryError, Codebook, Reader, render
+from monitor.cli_access import tokens_group, users_group
+from monitor.cli_drill import drill_command
 from monitor.cli_killswitch import killswitch_group
+from monitor.cli_serve import serve_command
 from monitor.config import load_config
 from monitor.errors import CamcanaryError, ConfigError
 from monitor.verdict import Judgement, Verdict, classify
@@ -190,53 +192,11 @@ def config_check(file: Path) -> None:
     )
 
 
-@main.command("serve")
-@click.option(
-    "--config", "config_file", required=True, type=click.Path(dir_okay=False, path_type=Path)
-)
-def serve_command(config_file: Path) -> None:
-    """Run the monitor: scheduled probes, probe history and incidents, and the web app
-    (kill switch flag endpoint), until stopped."""
-    from monitor.service import Monitor
-    from monitor.web import WebServer, create_app
-
-    config = _load(config_file)
-
-    async def serve() -> None:
-        stopping = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stopping.set)  # handlers only set a flag
-        monitor = Monitor(config)
-        await monitor.start()
-        app = create_app(monitor.kill_switches, monitor.slack_actions)
-        web = WebServer(app, config.web.host, config.web.port)
-        try:
-            await web.start()
-        except OSError as exc:  # port taken, address not local: a configuration problem
-            await monitor.stop()
-            where = f"{config.web.host}:{config.web.port}"
-            raise ConfigError(f"cannot serve the web app on {where}: {exc.strerror}") from exc
-        except BaseException:
-            await monitor.stop()
-            raise
-        click.echo(
-            f"camcanary: monitoring {len(monitor.specs)} probes; store "
-            f"{monitor.store.engine.url.render_as_string(hide_password=True)}; "
-            f"web {web.url}",
-            err=True,
-        )
-        try:
-            await stopping.wait()
-        finally:
-            await web.stop()
-            await monitor.stop()
-            click.echo("camcanary: stopped", err=True)
-
-    _run(serve())
-
-
 main.add_command(killswitch_group)
+main.add_command(serve_command)
+main.add_command(users_group)
+main.add_command(tokens_group)
+main.add_command(drill_command)
 
 
 @main.command("probe")

@@ -86,6 +86,21 @@ class CanaryConfig(Model):
         return _secret(data, "token", info)
 
 
+class LoginStep(Model):
+    """One step of a browser path's login: fill a field, or click."""
+
+    fill: str | None = Field(default=None, description="CSS selector of a field to fill")
+    value_from: Literal["token", "camera_id", "literal"] = "literal"
+    value: str = Field(default="", description="with value_from: literal, the text")
+    click: str | None = Field(default=None, description="CSS selector to click")
+
+    @model_validator(mode="after")
+    def _one_action(self) -> LoginStep:
+        if (self.fill is None) == (self.click is None):
+            raise ValueError("a login step has exactly one of fill or click")
+        return self
+
+
 class PathConfig(Model):
     """One integration path: how a customer's client asks for a camera's picture."""
 
@@ -106,6 +121,25 @@ class PathConfig(Model):
         "(ECT, RTT, Downlink), as Chromium-based smart displays do",
     )
     max_bytes: int = Field(default=20_000_000, gt=0)
+    # Stream paths (mjpeg, hls, rtsp, and stream URLs returned by an integration).
+    frames: int = Field(default=1, ge=1, le=50, description="decode the first N frames")
+    allowed_hosts: tuple[str, ...] = Field(
+        default=(),
+        description="hosts a stream URL, segment or redirect may point at; "
+        "empty: only the host of url itself",
+    )
+    max_redirects: int = Field(default=3, ge=0, le=10)
+    max_segments: int = Field(default=2, ge=1, le=10, description="HLS segments per probe")
+    max_playlist_bytes: int = Field(default=256_000, gt=0, le=10_000_000)
+    read_timeout_s: float = Field(
+        default=10.0, gt=0, le=300, description="a stream silent this long fails"
+    )
+    # Browser path (Playwright + Chromium).
+    selector: str = Field(
+        default="video, canvas, img", description="the element whose pixels are the frame"
+    )
+    login: tuple[LoginStep, ...] = Field(default=(), description="steps after opening url")
+    chromium: str | None = Field(default=None, description="Chromium executable to use")
 
     @field_validator("kind")
     @classmethod
@@ -119,8 +153,8 @@ class PathConfig(Model):
     @field_validator("url")
     @classmethod
     def _http_url(cls, value: str) -> str:
-        if not value.startswith(("http://", "https://")):
-            raise ValueError(f"url must start with http:// or https://, got {value!r}")
+        if not value.startswith(("http://", "https://", "rtsp://")):
+            raise ValueError(f"url must start with http://, https:// or rtsp://, got {value!r}")
         return value
 
     @field_validator("trip_on")
@@ -150,6 +184,10 @@ class ProbeConfig(Model):
 
 class StoreConfig(Model):
     url: str = "sqlite:///camcanary.db"
+    # Raw probe rows older than this are deleted hourly (never rows an incident holds);
+    # minute rollups are kept for minute_retention_s, coarser rollups for ever.
+    raw_retention_s: float = Field(default=30 * 86400.0, gt=0)
+    minute_retention_s: float = Field(default=3 * 86400.0, ge=7200)
 
 
 class NotifierConfig(Model):
@@ -193,10 +231,41 @@ class KillSwitchConfig(Model):
 
 
 class WebConfig(Model):
-    """The service's HTTP endpoint: the kill switch flag API (and Slack actions)."""
+    """The service's HTTP endpoint: dashboard, API, /metrics, kill switch flags, Slack."""
 
     host: str = "127.0.0.1"
     port: int = Field(default=8400, ge=0, le=65535)
+    anonymous_viewer: bool = Field(
+        default=False, description="read-only access without login; only on a loopback host"
+    )
+    secure_cookies: bool = Field(
+        default=False, description="mark cookies Secure (behind an HTTPS proxy)"
+    )
+    metrics_token: SecretStr | None = None  # $CAMCANARY_METRICS_TOKEN: bearer for /metrics
+
+    @model_validator(mode="before")
+    @classmethod
+    def _resolve(cls, data: Any, info: ValidationInfo) -> Any:
+        return _from_environ(data, info, {"metrics_token": "CAMCANARY_METRICS_TOKEN"})
+
+    @model_validator(mode="after")
+    def _anonymous_on_loopback(self) -> WebConfig:
+        if self.anonymous_viewer and not is_loopback(self.host):
+            raise ValueError(
+                f"anonymous_viewer is only allowed on a loopback host, not {self.host!r}"
+            )
+        return self
+
+
+def is_loopback(host: str) -> bool:
+    import ipaddress
+
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 SLACK_ENVIRON = (
@@ -314,6 +383,22 @@ def slack_environ() -> dict[str, str]:
     return {name: os.environ[name] for name in SLACK_ENVIRON if name in os.environ}
 
 
+class NetworkConfig(Model):
+    """Which impairment backend makes the profiles' routes (monitor.network.BACKENDS)."""
+
+    backend: str = "builtin"
+    toxiproxy_url: str = "http://127.0.0.1:8474"
+
+    @field_validator("backend")
+    @classmethod
+    def _known_backend(cls, value: str) -> str:
+        from monitor.network import BACKENDS
+
+        if value not in BACKENDS:
+            raise ValueError(f"unknown network backend {value!r} (valid: {', '.join(BACKENDS)})")
+        return value
+
+
 class Config(Model):
     deployment: DeploymentConfig
     canaries: tuple[CanaryConfig, ...]
@@ -327,13 +412,14 @@ class Config(Model):
     slack: SlackConfig = SlackConfig()
     incidents: IncidentsConfig = IncidentsConfig()
     evidence: EvidenceConfig = EvidenceConfig()
+    network: NetworkConfig = NetworkConfig()
 
     @model_validator(mode="before")
     @classmethod
     def _environment_sections(cls, data: Any) -> Any:
         # Validate these sections even when absent, so they read the environment.
         if isinstance(data, dict):
-            data = {"slack": {}, "evidence": {}, **data}
+            data = {"slack": {}, "evidence": {}, "web": {}, **data}
         return data
 
     web: WebConfig = WebConfig()

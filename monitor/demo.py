@@ -80,7 +80,7 @@ async def run_demo(options: DemoOptions, out: TextIO) -> dict[str, Any]:
             # Only the Slack variables come from the environment: with SLACK_BOT_TOKEN
             # and CAMCANARY_SLACK_CHANNEL set, the drill posts there like the service.
             config = parse_config(
-                _config(server.url, cloud, secret, switch_secret, db_url, options),
+                demo_config(server.url, cloud, secret, switch_secret, db_url, options),
                 environ=slack_environ(),
             )
             tracker = _Tracker()
@@ -130,7 +130,7 @@ async def run_demo(options: DemoOptions, out: TextIO) -> dict[str, Any]:
             return summary
 
 
-def _config(
+def demo_config(
     url: str,
     cloud: TestbedCloud,
     secret: str,

@@ -5,8 +5,13 @@
     ├── StoreError            the database cannot be reached or migrated
     ├── KillSwitchError       a kill-switch backend did not take the new state
     │                         (``permanent``: retrying the same call cannot help)
-    └── KillSwitchStateError  a kill-switch transition was refused (wrong state, four
-                              eyes, unknown path); ``path`` and ``state`` say where
+    ├── KillSwitchStateError  a kill-switch transition was refused (wrong state, four
+    │                         eyes, unknown path); ``path`` and ``state`` say where
+    ├── BrowserError          no usable Chromium (monitor.browser), every candidate named
+    ├── AccessError           a user or token operation cannot be done (monitor.web.accounts)
+    └── TestbedProcessError   a drill's testbed process did not start (monitor.drill_testbed)
+
+Errors that belong to one module live there and are listed here.
 
 A probe that fails is not an error: it is a ProbeResult with verdict ``error``.
 """

@@ -9,16 +9,16 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from canaries import Reader
 from monitor.config import CanaryConfig, PathConfig
-from monitor.network import PROFILES, ProxyPool
+from monitor.network import PROFILES, RouteBackend
 from monitor.paths import Capture, IntegrationPath
 from monitor.results import ProbeResult
-from monitor.verdict import Verdict, classify
+from monitor.verdict import Judgement, Verdict, classify
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +47,7 @@ class Prober:
         self,
         reader: Reader,
         adapters: Mapping[str, IntegrationPath],
-        pool: ProxyPool,
+        pool: RouteBackend,
         *,
         deadline_s: float,
         stale_after_s: float,
@@ -119,14 +119,17 @@ class Prober:
                 bytes_received=capture.bytes_received,
                 detail="no frame returned",
             )
-        judgement = await asyncio.to_thread(
-            classify,
+        index, judgement = await asyncio.to_thread(
+            judge_frames,
             self._reader,
-            capture.frames[0],
+            capture.frames,
             spec.canary.name,
             self._clock(),
             self._stale_after_s,
         )
+        detail = judgement.detail
+        if len(capture.frames) > 1:
+            detail = f"{detail} (frame {index + 1} of {len(capture.frames)})"
         return _Outcome(
             judgement.verdict,
             source=judgement.canary,
@@ -134,9 +137,36 @@ class Prober:
             age_s=judgement.age_s,
             status=capture.status,
             bytes_received=capture.bytes_received,
-            detail=judgement.detail,
-            frame=capture.frames[0],
+            detail=detail,
+            frame=capture.frames[index],
         )
+
+
+# Worst first: a leak in any frame is a leak of the probe (foreign content above all),
+# then a replayed own frame, then damage; ``own`` only when every frame is own.
+SEVERITY: tuple[Verdict, ...] = (
+    Verdict.FOREIGN,
+    Verdict.SPLICED,
+    Verdict.FOREIGN_CANARY,
+    Verdict.OWN_STALE,
+    Verdict.DEGRADED,
+    Verdict.BLANK,
+    Verdict.ERROR,
+    Verdict.OWN,
+)
+
+
+def judge_frames(
+    reader: Reader,
+    frames: Sequence[bytes],
+    expected: str,
+    now: datetime,
+    stale_after_s: float,
+) -> tuple[int, Judgement]:
+    """Classify every frame; the worst judgement by `SEVERITY` and its index (first wins)."""
+    judged = [classify(reader, frame, expected, now, stale_after_s) for frame in frames]
+    index = min(range(len(judged)), key=lambda i: SEVERITY.index(judged[i].verdict))
+    return index, judged[index]
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from apscheduler.events import EVENT_JOB_SUBMITTED, JobSubmissionEvent
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from alerts import NOTIFIERS, Notifier
@@ -22,11 +23,14 @@ from monitor.config import Config
 from monitor.incidents import IncidentEngine
 from monitor.killswitch import KillSwitchBackend, build_kill_switch
 from monitor.killswitch.service import KillSwitchService
-from monitor.network import ProxyPool
+from monitor.metrics import Metrics
+from monitor.network import open_backend
 from monitor.paths import PATH_KINDS, IntegrationPath
 from monitor.probe import Prober, ProbeSpec
 from monitor.results import ProbeResult
 from monitor.store import Store
+from monitor.store.history import History
+from monitor.web.context import WebContext
 from monitor.web.slack_actions import SlackActions
 
 log = logging.getLogger(__name__)
@@ -55,7 +59,12 @@ class Monitor:
     ) -> None:
         self.config = config
         self.store = Store(config.store.url)
+        self.history = History(self.store.engine)
         self.specs = probe_matrix(config)
+        self.metrics = Metrics(
+            self.store.engine, [path.name for path in config.paths], config.profiles
+        )
+        self._clock = clock or utcnow
         self._notifiers = (
             list(notifiers)
             if notifiers is not None
@@ -63,11 +72,14 @@ class Monitor:
         )
         self._kill_switch = kill_switch or build_kill_switch(config.killswitch)
         self._on_result = on_result
-        self._pool = ProxyPool()
+        self._pool = open_backend(
+            config.network.backend, toxiproxy_url=config.network.toxiproxy_url
+        )
         self._adapters: dict[str, IntegrationPath] = {
             path.name: PATH_KINDS[path.kind](path) for path in config.paths
         }
         book = Codebook(config.deployment.secret.get_secret_value().encode())
+        self._codebook = book
         self._prober = Prober(
             Reader(book, [canary.name for canary in config.canaries]),
             self._adapters,
@@ -96,7 +108,7 @@ class Monitor:
             self.outbox = OutboxSender(
                 self.store.engine, self.slack, clock=clock or utcnow, **(outbox_options or {})
             )
-        vault = EvidenceVault(
+        self.vault = vault = EvidenceVault(
             config.evidence.key_bytes, retention=timedelta(seconds=config.evidence.retention_s)
         )
         self._engine = IncidentEngine(
@@ -154,6 +166,7 @@ class Monitor:
                 # Spread first runs over one interval so probes do not start in lockstep.
                 next_run_time=now + timedelta(seconds=random.uniform(0, schedule.interval_s)),
             )
+        scheduler.add_listener(self._submitted, EVENT_JOB_SUBMITTED)
         scheduler.start()
         self._scheduler = scheduler
         self.start_alerting()
@@ -162,6 +175,30 @@ class Monitor:
     @property
     def engine(self) -> IncidentEngine:
         return self._engine
+
+    def web_context(self) -> WebContext:
+        """Everything the web app reads: see ``monitor.web.create_app``."""
+        return WebContext(
+            store=self.store,
+            kill_switches=self.kill_switches,
+            history=self.history,
+            engine=self._engine,
+            vault=self.vault,
+            config=self.config.web,
+            metrics=self.metrics,
+            clock=self._clock,
+            paths=tuple(path.name for path in self.config.paths),
+            profiles=self.config.profiles,
+            canaries=tuple(canary.name for canary in self.config.canaries),
+            codebook=self._codebook,
+        )
+
+    def _submitted(self, event: JobSubmissionEvent) -> None:
+        # Scheduler lag: how late the job was handed to the loop after its planned
+        # (jittered) time; an overloaded loop or a misfire shows up here.
+        planned = min(event.scheduled_run_times, default=None)
+        if planned is not None:
+            self.metrics.observe_lag((datetime.now(UTC) - planned).total_seconds())
 
     def start_alerting(self) -> None:
         """Run the outbox sender and the re-notify / evidence-retention timer."""
@@ -173,16 +210,28 @@ class Monitor:
 
     async def _timers(self) -> None:
         every = min(60.0, self.config.incidents.renotify_s / 4)
-        purged_at = 0.0
+        purged_at = float("-inf")  # the first pass runs at start
         while True:
             try:
                 await asyncio.to_thread(self._engine.renotify_due)
                 if time.monotonic() - purged_at > 3600:
                     await asyncio.to_thread(self._engine.purge_evidence)
+                    await asyncio.to_thread(self.expire_history)
                     purged_at = time.monotonic()
             except Exception:  # a database hiccup must not end the timers
                 log.exception("alert timers failed")
             await asyncio.sleep(every)
+
+    def expire_history(self) -> int:
+        """Apply the store's retention to raw probe rows and minute rollups."""
+        deleted = self.history.expire(
+            self._clock(),
+            self.config.store.raw_retention_s,
+            minute_retention_s=self.config.store.minute_retention_s,
+        )
+        if deleted:
+            log.info("expired %d raw probe rows", deleted)
+        return deleted
 
     async def flush_alerts(self, timeout_s: float = 5.0) -> int:
         """Deliver what the outbox holds now, within ``timeout_s``; returns what is left."""
@@ -207,6 +256,7 @@ class Monitor:
             task.add_done_callback(self._in_flight.discard)
         async with self._semaphore:
             result = await self._prober.probe(spec)
+        self.metrics.observe(result)
         try:
             await self._engine.handle(result)
         except Exception:  # a store or alert failure must not stop the schedule

@@ -48,7 +48,15 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _secret(path: Path | None) -> bytes:
-    return path.read_bytes().strip() if path is not None else secrets.token_bytes(32)
+    # Text, as the monitor reads its secrets (``CAMCANARY_SECRET``): random hex by default.
+    return path.read_bytes().strip() if path is not None else secrets.token_hex(32).encode()
+
+
+def _shown(secret: bytes) -> str:
+    try:
+        return secret.decode("ascii")
+    except UnicodeDecodeError:
+        return "(binary: use the file given)"
 
 
 async def _serve(
@@ -61,13 +69,15 @@ async def _serve(
             loop.add_signal_handler(signum, stop.set)
     async with TestbedServer(cloud, host, port, killswitch_poll=poll) as server:
         print(f"testbed cloud at {server.url}")
+        print(f"RTSP server at {server.rtsp_url}")
         if poll is not None:
             print(f"kill switches follow {poll}")
-        print(f"deployment secret (hex): {secret.hex()}")
-        print(f"kill switch secret (hex): {cloud.killswitch_secret.hex()}")
+        print(f"export CAMCANARY_SECRET={_shown(secret)}")
+        print(f"export CAMCANARY_KILLSWITCH_SECRET={_shown(cloud.killswitch_secret)}")
         print(f"admin token: {cloud.admin_token}")
         for tenant in cloud.tenants:
-            print(f"tenant {tenant.name}: camera {tenant.camera_id} token {tenant.token}")
+            variable = f"CANARY_{tenant.name.upper().replace('-', '_')}_TOKEN"
+            print(f"export {variable}={tenant.token}  # tenant {tenant.name}, {tenant.camera_id}")
         print(f"bugs deployed: {', '.join(sorted(cloud.bugs)) or 'none'}", flush=True)
         await stop.wait()
 

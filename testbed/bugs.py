@@ -12,6 +12,7 @@ update) that introduced the incident; the path it names is the only one affected
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 
 class TestbedError(Exception):
@@ -39,10 +40,13 @@ class UnknownTenantError(TestbedError, LookupError):
 @dataclass(frozen=True)
 class Bug:
     name: str
-    path: str
-    """The integration path that misbehaves once the bug is deployed."""
+    path: str | None
+    """The integration path that misbehaves once the bug is deployed (None: no bug)."""
     incident: str
     description: str
+    symptom: Literal["leak", "stale", "none"] = "leak"
+    """What a monitor must see on ``path``: other tenants' frames (``leak``), the
+    tenant's own frames from long ago (``stale``), or nothing at all (``none``)."""
 
 
 BUGS: dict[str, Bug] = {
@@ -57,6 +61,54 @@ BUGS: dict[str, Bug] = {
             "Downlink < 0.7 Mbit/s) get whichever tenant's still was cached last. Fast "
             "clients and the vendor app are unaffected."
         ),
+    ),
+    "wyze-2024": Bug(
+        name="wyze-2024",
+        path="events",
+        incident="Wyze event thumbnails shown to other users after an outage, February 2024",
+        description=(
+            "The event-thumbnail cache is overloaded by a reconnect storm: once requests "
+            "from several tenants arrive within a fraction of a second (every client "
+            "reconnecting at once after an outage), it keys thumbnails by event slot "
+            "instead of by camera for a few seconds, so tenants get whichever tenant's "
+            "thumbnail of that slot was cached first. Calm traffic and other paths are "
+            "unaffected."
+        ),
+    ),
+    "stale-cache": Bug(
+        name="stale-cache",
+        path="app",
+        incident="a snapshot cache replaying old frames (the class camcanary's own_stale names)",
+        description=(
+            "After a cache update, the vendor app's snapshot endpoint serves each camera "
+            "from the cold archive: every tenant gets its own camera, but as it was three "
+            "hours ago, replayed in real time. No frame leaks across tenants; the monitor "
+            "must read the frames' time codes and report own_stale, not own and not a leak."
+        ),
+        symptom="stale",
+    ),
+    "eufy-2021": Bug(
+        name="eufy-2021",
+        path="hls",
+        incident="Eufy cameras: 712 users saw other accounts' live feeds, May 2021",
+        description=(
+            "After a server update, the live-session table mistakes every new HLS "
+            "session that starts within 5 s of the previous one on the path for that "
+            "client reconnecting, and attaches it to the previous session's camera "
+            "stream, whichever tenant's it was. Tokens are still checked; only the "
+            "stream is wrong. Sessions of a calm path (more than 5 s apart), MJPEG, "
+            "RTSP and the other paths are unaffected."
+        ),
+    ),
+    "clean": Bug(
+        name="clean",
+        path=None,
+        incident="none: the control drill",
+        description=(
+            "No bug: deploying it changes nothing. A drill with it proves the monitor "
+            "raises no leak on a healthy cloud, under every path and network profile."
+        ),
+        symptom="none",
     ),
 }
 

@@ -21,8 +21,9 @@ from typing import Any, Final, Literal
 from canaries import Codebook, VirtualCanaryCamera
 from testbed.bugs import BUGS, UnknownPathError, UnknownTenantError, get_bug
 from testbed.hub import QualityCache
+from testbed.stale import StaleReplay
 
-PATHS: Final = ("app", "hub")
+PATHS: Final = ("app", "hub", "web", "google", "alexa", "events", "mjpeg", "hls", "rtsp")
 KillSwitchState = Literal["armed", "tripped", "verifying"]
 KILLSWITCH_STATES: Final = ("armed", "tripped", "verifying")
 """``verifying`` serves canary tenants only; every tenant of the testbed is a canary."""
@@ -103,6 +104,7 @@ class TestbedCloud:
         killswitch_secret: bytes,
         admin_token: str,
         hub_cache: QualityCache | None = None,
+        stale: StaleReplay | None = None,
         wall_clock: Callable[[], float] = time.time,
     ) -> None:
         self.tenants: tuple[Tenant, ...] = tuple(tenants)
@@ -118,6 +120,7 @@ class TestbedCloud:
         self.killswitch_secret = bytes(killswitch_secret)
         self.admin_token = admin_token
         self.hub_cache = hub_cache if hub_cache is not None else QualityCache()
+        self.stale = stale  # the archive the stale-cache bug replays (testbed.stale)
         self.wall_clock = wall_clock
         now = datetime.fromtimestamp(wall_clock(), UTC)
         self._killswitches = {p: KillSwitch(p, "armed", "", now) for p in PATHS}
@@ -158,6 +161,7 @@ class TestbedCloud:
             killswitch_secret=killswitch_secret,
             admin_token=admin_token,
             hub_cache=QualityCache(hub_cache_ttl),
+            stale=StaleReplay(book, {t.camera_id: t.canary for t in tenants}, fps=fps, size=size),
         )
 
     # -- cameras -------------------------------------------------------------------

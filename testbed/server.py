@@ -4,6 +4,8 @@ Routes (every error is JSON ``{"error": ...}``):
 
     GET  /app/v1/cameras/{camera_id}/snapshot   vendor app, bearer token of the tenant
     GET  /hub/v1/cameras/{camera_id}/still      smart display, same auth, quality cache
+    GET  /live/v1/...                           MJPEG, HLS, MP4 clips: see `testbed.streams`
+    rtsp://HOST:RTSP_PORT/cameras/{camera_id}   RTSP (``server.rtsp_url``): `testbed.rtsp`
     POST /admin/v1/killswitch                   HMAC-signed, see `testbed.cloud.sign_killswitch`
     POST /admin/v1/bugs                         admin bearer token
     GET  /admin/v1/state                        admin bearer token
@@ -25,9 +27,15 @@ from aiohttp import web
 from canaries import VirtualCanaryCamera
 from testbed.bugs import BUGS
 from testbed.cloud import KILLSWITCH_STATES, PATHS, TOKEN, TestbedCloud
+from testbed.events import EventsApi
 from testbed.gateway import KillSwitchPoller
 from testbed.hub import ACCEPT_CH, select_tier
+from testbed.rtsp import RtspServer
 from testbed.serving import serve
+from testbed.smarthome import SmartHomeApi
+from testbed.stale import snapshot_frame
+from testbed.streams import LiveService
+from testbed.viewer import ViewerApi
 
 log = logging.getLogger(__name__)
 
@@ -122,8 +130,9 @@ def _iso(at: datetime) -> str:
 
 
 async def app_snapshot(request: web.Request) -> web.Response:
-    _, camera = _camera(request, "app")
-    frame = camera.latest()
+    camera_id, camera = _camera(request, "app")
+    cloud = request.app[CLOUD]
+    frame = await snapshot_frame(cloud.stale, cloud.bugs, camera_id, camera)
     headers = {"X-Frame-Time": _iso(frame.at), "Cache-Control": "no-store"}
     return web.Response(body=frame.jpeg, content_type="image/jpeg", headers=headers)
 
@@ -201,6 +210,10 @@ def create_app(cloud: TestbedCloud) -> web.Application:
     app.cleanup_ctx.append(_run_cameras)
     app.router.add_get("/app/v1/cameras/{camera_id}/snapshot", app_snapshot)
     app.router.add_get("/hub/v1/cameras/{camera_id}/still", hub_still)
+    app.router.add_routes(LiveService(cloud).routes())
+    EventsApi(cloud).install(app)  # /events/v1/...
+    SmartHomeApi(cloud).install(app)  # /google/v1/..., /alexa/v1/..., /streams/v1/...
+    ViewerApi(cloud).install(app)  # /web/...
     app.router.add_post("/admin/v1/killswitch", admin_killswitch)
     app.router.add_post("/admin/v1/bugs", admin_bugs)
     app.router.add_get("/admin/v1/state", admin_state)
@@ -221,6 +234,7 @@ class TestbedServer:
         *,
         killswitch_poll: str | None = None,
         poll_interval_s: float = 0.5,
+        rtsp_port: int = 0,
     ) -> None:
         self.cloud = cloud
         self.host = host
@@ -233,6 +247,7 @@ class TestbedServer:
         )
         self._runner: web.AppRunner | None = None
         self._url: str | None = None
+        self.rtsp = RtspServer(cloud, host, rtsp_port)
 
     @property
     def url(self) -> str:
@@ -240,10 +255,20 @@ class TestbedServer:
             raise RuntimeError("the testbed server is not running")
         return self._url
 
+    @property
+    def rtsp_url(self) -> str:
+        """``rtsp://HOST:PORT``; the cameras are at ``/cameras/{camera_id}``."""
+        return self.rtsp.url
+
     async def __aenter__(self) -> TestbedServer:
         self._runner, self._url = await serve(
             create_app(self.cloud), self.host, self.port, shutdown_timeout=5.0
         )
+        try:
+            await self.rtsp.start()
+        except BaseException:
+            await self.__aexit__(None, None, None)
+            raise
         if self.poller is not None:
             try:
                 await self.poller.start()
@@ -260,6 +285,7 @@ class TestbedServer:
     ) -> None:
         if self.poller is not None:
             await self.poller.stop()
+        await self.rtsp.stop()
         runner, self._runner, self._url = self._runner, None, None
         if runner is not None:
             await runner.cleanup()

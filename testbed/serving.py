@@ -14,7 +14,7 @@ async def serve(
     runner = web.AppRunner(app, **runner_options)
     await runner.setup()
     try:
-        await web.TCPSite(runner, host, port).start()
+        await web.TCPSite(runner, host, port, backlog=4096).start()
     except BaseException:
         await runner.cleanup()
         raise

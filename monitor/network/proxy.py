@@ -5,6 +5,10 @@ Each direction of a connection is a pipeline, as in Toxiproxy::
     socket reader -> queue -> toxic -> queue -> toxic -> ... -> queue -> socket writer
 
 Bounded queues carry backpressure from the slow end back to the sending socket.
+A toxic may end the whole connection (``ToxicStub.close``): the proxy then closes or
+resets both sockets once the bytes before it are out. An ``Outage`` schedule,
+shared by every proxy of a pool through a common start time, takes the link down
+and up (see ``monitor.network.profiles.Outage``).
 """
 
 from __future__ import annotations
@@ -13,16 +17,31 @@ import asyncio
 import contextlib
 import logging
 import random
+import socket
+import struct
+import time
 from collections.abc import Sequence
 from types import TracebackType
+from typing import Literal
 
-from monitor.network.profiles import Profile
-from monitor.network.toxics import Chunk, Stream, Toxic, ToxicStub
+from monitor.network.profiles import Outage
+from monitor.network.toxics import Chunk, Fate, Stream, Toxic, ToxicStub
 
 logger = logging.getLogger(__name__)
 
 _READ_SIZE = 32 * 1024
+_BACKLOG = 4096  # the kernel caps it at net.core.somaxconn
 _ChunkQueue = asyncio.Queue[Chunk | None]
+_Ending = Literal["close", "abort", "reset"]
+
+
+class _ConnectionCut(Exception):
+    """A toxic ended the connection: ``reset`` the socket at the ``stream``'s far end."""
+
+    def __init__(self, reset: bool, stream: Stream) -> None:
+        super().__init__(f"{'reset' if reset else 'closed'} by a {stream} toxic")
+        self.reset = reset
+        self.stream = stream
 
 
 class TcpProxy:
@@ -44,9 +63,19 @@ class TcpProxy:
         listen_port: int = 0,
         *,
         connect_timeout: float = 10.0,
+        outage: Outage | None = None,
+        started: float | None = None,
     ) -> None:
+        """``outage`` runs on a clock from ``started`` (``time.monotonic()``, default
+        when ``start()`` runs); proxies given the same ``started`` go down together."""
         self.upstream = (upstream_host, upstream_port)
         self.toxics = tuple(toxics)
+        self.outage = outage
+        self._started = started
+        self._link_up = asyncio.Event()
+        self._link_up.set()
+        self._scheduler: asyncio.Task[None] | None = None
+        self._doomed: set[asyncio.Task[None]] = set()
         self._listen = (listen_host, listen_port)
         self._connect_timeout = connect_timeout
         self._server: asyncio.Server | None = None
@@ -71,9 +100,17 @@ class TcpProxy:
     async def start(self) -> None:
         if self._server is not None or self._closing:
             raise RuntimeError("TcpProxy can be started once")
-        self._server = await asyncio.start_server(self._accept, *self._listen)
+        # A deep accept queue: a probe round opens hundreds of connections at once, and
+        # asyncio's default backlog of 100 turns the overflow into 1 s, 3 s, ... SYN retries.
+        self._server = await asyncio.start_server(self._accept, *self._listen, backlog=_BACKLOG)
         host, port = self._server.sockets[0].getsockname()[:2]
         self._address = (host, port)
+        if self.outage is not None:
+            if self._started is None:
+                self._started = time.monotonic()
+            self._scheduler = asyncio.get_running_loop().create_task(
+                self._run_outage(self.outage, self._started)
+            )
         logger.debug("proxy %s:%s -> %s:%s started", host, port, *self.upstream)
 
     async def close(self) -> None:
@@ -81,6 +118,9 @@ class TcpProxy:
         self._closing = True
         if self._server is not None:
             self._server.close()
+        if self._scheduler is not None:
+            self._scheduler.cancel()
+            await asyncio.gather(self._scheduler, return_exceptions=True)
         live = dict(self._live)
         for task in live:
             task.cancel()
@@ -110,28 +150,43 @@ class TcpProxy:
         if self._closing:
             client_writer.transport.abort()
             return
+        if self.outage is not None and self.outage.mode == "cut" and not self._link_up.is_set():
+            _reset(client_writer)
+            return
         self.connections += 1
         task = asyncio.get_running_loop().create_task(self._serve(client_reader, client_writer))
         self._live[task] = client_writer
         task.add_done_callback(self._live.pop)
+        task.add_done_callback(self._doomed.discard)
 
     async def _serve(
         self, client_reader: asyncio.StreamReader, client_writer: asyncio.StreamWriter
     ) -> None:
         peer = client_writer.get_extra_info("peername")
         upstream_writer: asyncio.StreamWriter | None = None
-        graceful = False
+        client_end: _Ending = "abort"
+        upstream_end: _Ending = "abort"
         try:
+            # During a "hold" outage the client waits here, not yet dialled upstream.
+            await self._link_up.wait()
             connected = await self._connect(peer)
             if connected is None:
-                graceful = True  # the client gets a plain EOF, not a reset
+                client_end = "close"  # the client gets a plain EOF, not a reset
                 return
             upstream_reader, upstream_writer = connected
             try:
                 async with asyncio.TaskGroup() as tg:
                     self._start_link(tg, client_reader, upstream_writer, "upstream")
                     self._start_link(tg, upstream_reader, client_writer, "downstream")
-                graceful = True
+                client_end = upstream_end = "close"
+            except* _ConnectionCut as cuts:
+                cut = cuts.exceptions[0]
+                assert isinstance(cut, _ConnectionCut)
+                client_end = upstream_end = "close"
+                if cut.reset and cut.stream == "downstream":
+                    client_end = "reset"
+                elif cut.reset:
+                    upstream_end = "reset"
             except* OSError as group:
                 logger.debug(
                     "proxy %s:%s: connection %s failed: %r",
@@ -143,8 +198,12 @@ class TcpProxy:
             # A bug in a toxic must cost one connection, never the listener.
             logger.exception("proxy %s:%s: connection %s crashed", *self.address, peer)
         finally:
-            writers = [w for w in (client_writer, upstream_writer) if w is not None]
-            await _shut(writers, graceful)
+            if asyncio.current_task() in self._doomed:
+                client_end = "reset"  # the link went down under a "cut" outage
+            ends = [(client_writer, client_end)]
+            if upstream_writer is not None:
+                ends.append((upstream_writer, upstream_end))
+            await _shut(ends)
 
     async def _connect(
         self, peer: object
@@ -173,23 +232,45 @@ class TcpProxy:
         toxics = [t for t in self.toxics if t.stream == stream and random.random() < t.toxicity]
         queues: list[_ChunkQueue] = [asyncio.Queue(t.buffer_size) for t in toxics]
         queues.append(asyncio.Queue(1))
+        fate = Fate()
         tg.create_task(_pump_in(reader, queues[0]))
         for toxic, source, sink in zip(toxics, queues, queues[1:], strict=False):
-            tg.create_task(_run_toxic(toxic, source, sink))
-        tg.create_task(self._pump_out(queues[-1], writer, stream))
+            tg.create_task(_run_toxic(toxic, ToxicStub(source, sink, fate), sink))
+        tg.create_task(self._pump_out(queues[-1], writer, stream, fate))
 
     async def _pump_out(
-        self, source: _ChunkQueue, writer: asyncio.StreamWriter, stream: Stream
+        self, source: _ChunkQueue, writer: asyncio.StreamWriter, stream: Stream, fate: Fate
     ) -> None:
         while (chunk := await source.get()) is not None:
+            if not self._link_up.is_set():
+                await self._link_up.wait()  # a "hold" outage freezes live connections
             writer.write(chunk.data)
             if stream == "upstream":
                 self.bytes_up += len(chunk.data)
             else:
                 self.bytes_down += len(chunk.data)
             await writer.drain()
+        if fate.ending is not None:
+            raise _ConnectionCut(fate.ending == "reset", stream)
         if writer.can_write_eof():
             writer.write_eof()
+
+    async def _run_outage(self, outage: Outage, started: float) -> None:
+        while True:
+            elapsed = time.monotonic() - started
+            if outage.is_down(elapsed):
+                if self._link_up.is_set() and outage.mode == "cut":
+                    self._cut_live()
+                self._link_up.clear()
+            else:
+                self._link_up.set()
+            # a hair past the change, so the next look lands on the new phase
+            await asyncio.sleep(outage.next_change(elapsed) + 0.001)
+
+    def _cut_live(self) -> None:
+        for task in self._live:
+            self._doomed.add(task)
+            task.cancel()
 
 
 async def _pump_in(reader: asyncio.StreamReader, sink: _ChunkQueue) -> None:
@@ -199,72 +280,34 @@ async def _pump_in(reader: asyncio.StreamReader, sink: _ChunkQueue) -> None:
     await sink.put(None)
 
 
-async def _run_toxic(toxic: Toxic, source: _ChunkQueue, sink: _ChunkQueue) -> None:
-    await toxic.pipe(ToxicStub(source, sink))
+async def _run_toxic(toxic: Toxic, stub: ToxicStub, sink: _ChunkQueue) -> None:
+    await toxic.pipe(stub)
     await sink.put(None)
 
 
-async def _shut(writers: list[asyncio.StreamWriter], graceful: bool) -> None:
-    """Close after flushing if the connection ended well, else reset it at once."""
-    for writer in writers:
-        if graceful:
+def _reset(writer: asyncio.StreamWriter) -> None:
+    """Abort with SO_LINGER 0, so the peer gets a TCP RST rather than a FIN."""
+    sock = writer.get_extra_info("socket")
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    writer.transport.abort()
+
+
+async def _shut(ends: list[tuple[asyncio.StreamWriter, _Ending]]) -> None:
+    """Close after flushing ("close"), drop at once ("abort") or send an RST ("reset")."""
+    for writer, ending in ends:
+        if ending == "close":
             writer.close()
+        elif ending == "reset":
+            _reset(writer)
         else:
             writer.transport.abort()
     try:
-        for writer in writers:
+        for writer, _ in ends:
             with contextlib.suppress(OSError):
                 await writer.wait_closed()
     except asyncio.CancelledError:
-        for writer in writers:
+        for writer, _ in ends:
             writer.transport.abort()  # a peer stopped reading; do not wait for it
         raise
-
-
-class ProxyPool:
-    """Local listeners per (upstream, profile), created on first use and reused."""
-
-    def __init__(self, listen_host: str = "127.0.0.1") -> None:
-        self._listen_host = listen_host
-        self._proxies: dict[tuple[str, int, str], tuple[Profile, TcpProxy]] = {}
-        self._lock = asyncio.Lock()
-        self._closed = False
-
-    async def route(
-        self, upstream_host: str, upstream_port: int, profile: Profile
-    ) -> tuple[str, int]:
-        """The (host, port) to dial instead of the upstream to get ``profile``."""
-        key = (upstream_host, upstream_port, profile.name)
-        async with self._lock:
-            if self._closed:
-                raise RuntimeError("ProxyPool is closed")
-            entry = self._proxies.get(key)
-            if entry is None:
-                proxy = TcpProxy(
-                    upstream_host, upstream_port, profile.toxics, listen_host=self._listen_host
-                )
-                await proxy.start()
-                self._proxies[key] = (profile, proxy)
-                return proxy.address
-            known, proxy = entry
-            if known != profile:
-                raise ValueError(f"two different network profiles are named {profile.name!r}")
-            return proxy.address
-
-    async def close(self) -> None:
-        async with self._lock:
-            self._closed = True
-            proxies = [proxy for _, proxy in self._proxies.values()]
-            self._proxies.clear()
-        await asyncio.gather(*(proxy.close() for proxy in proxies))
-
-    async def __aenter__(self) -> ProxyPool:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.close()

@@ -10,7 +10,6 @@ import asyncio
 import math
 import random
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any, ClassVar, Literal, cast
 
@@ -26,21 +25,43 @@ class Chunk:
     arrived: float
 
 
+class Fate:
+    """How one connection must end, set by a toxic and read by the proxy.
+
+    ``None`` (default): pass EOF on as a half-close. ``"close"``: once the bytes
+    written so far have gone out, close the whole connection (FIN). ``"reset"``:
+    abort the destination socket of that direction with a TCP RST (SO_LINGER 0).
+    """
+
+    __slots__ = ("ending",)
+
+    def __init__(self) -> None:
+        self.ending: Literal["close", "reset"] | None = None
+
+
 class ToxicStub:
     """One toxic's view of one direction of one connection: an input and an output.
 
     ``read()`` returns the next chunk, or ``None`` once the sender has sent EOF.
     ``write()`` hands bytes to the next stage; it blocks while that stage is full,
     which is how backpressure reaches the socket the bytes came from.
+    ``close()`` ends the whole connection after what was written (see ``Fate``);
+    the toxic then returns.
     """
 
     def __init__(
         self,
         source: asyncio.Queue[Chunk | None],
         sink: asyncio.Queue[Chunk | None],
+        fate: Fate | None = None,
     ) -> None:
         self._source = source
         self._sink = sink
+        self.fate = fate if fate is not None else Fate()
+
+    def close(self, *, reset: bool = False) -> None:
+        if reset or self.fate.ending is None:
+            self.fate.ending = "reset" if reset else "close"
 
     async def read(self) -> Chunk | None:
         return await self._source.get()
@@ -78,7 +99,7 @@ class Toxic(ABC):
             raise ValueError(
                 f"{self.type} toxic: stream must be one of {list(STREAMS)}, got {self.stream!r}"
             )
-        _check_number(self.type, "toxicity", self.toxicity)
+        check_number(self.type, "toxicity", self.toxicity)
         if not 0.0 <= self.toxicity <= 1.0:
             raise ValueError(
                 f"{self.type} toxic: toxicity must be between 0 and 1, got {self.toxicity!r}"
@@ -136,8 +157,8 @@ class LatencyToxic(Toxic):
     jitter: float = 0
 
     def _validate(self) -> None:
-        _check_non_negative(self.type, "latency", self.latency)
-        _check_non_negative(self.type, "jitter", self.jitter)
+        check_non_negative(self.type, "latency", self.latency)
+        check_non_negative(self.type, "jitter", self.jitter)
 
     def delay(self) -> float:
         """One draw of the delay, in seconds (never negative)."""
@@ -167,7 +188,7 @@ class BandwidthToxic(Toxic):
     rate: float = 0
 
     def _validate(self) -> None:
-        _check_non_negative(self.type, "rate", self.rate)
+        check_non_negative(self.type, "rate", self.rate)
 
     async def pipe(self, stub: ToxicStub) -> None:
         loop = asyncio.get_running_loop()
@@ -186,51 +207,14 @@ class BandwidthToxic(Toxic):
                 await stub.write(bytes(piece))
 
 
-TOXICS: dict[str, type[Toxic]] = {
-    "latency": LatencyToxic,
-    "bandwidth": BandwidthToxic,
-}
-
-_COMMON_KEYS = frozenset({"name", "type", "stream", "toxicity", "attributes"})
-
-
-def toxic_from_dict(d: Mapping[str, Any]) -> Toxic:
-    """Build a toxic from Toxiproxy's JSON shape.
-
-    ``{"type": "latency", "stream": "downstream", "toxicity": 1.0,
-    "attributes": {"latency": 200, "jitter": 0}}``; ``name``, ``stream`` and
-    ``toxicity`` are optional. Unknown types, keys or attributes raise ValueError.
-    """
-    kind = d.get("type")
-    cls = TOXICS.get(kind) if isinstance(kind, str) else None
-    if cls is None:
-        raise ValueError(f"unknown toxic type {kind!r}; valid types: {sorted(TOXICS)}")
-    extra = set(d) - _COMMON_KEYS
-    if extra:
-        raise ValueError(
-            f"{kind} toxic: unknown keys {sorted(extra)}; valid keys: {sorted(_COMMON_KEYS)}"
-        )
-    attributes = d.get("attributes", {})
-    if not isinstance(attributes, Mapping):
-        raise ValueError(f"{kind} toxic: attributes must be a mapping, got {attributes!r}")
-    valid = {f.name for f in fields(cls)} - {"name", "stream", "toxicity"}
-    unknown = set(attributes) - valid
-    if unknown:
-        raise ValueError(
-            f"{kind} toxic: unknown attributes {sorted(unknown)}; valid attributes: {sorted(valid)}"
-        )
-    common = {key: d[key] for key in ("name", "stream", "toxicity") if key in d}
-    return cls(**common, **cast(Mapping[str, Any], attributes))
-
-
-def _check_number(kind: str, attr: str, value: object) -> None:
+def check_number(kind: str, attr: str, value: object) -> None:
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise ValueError(f"{kind} toxic: {attr} must be a number, got {value!r}")
     if not math.isfinite(value):
         raise ValueError(f"{kind} toxic: {attr} must be finite, got {value!r}")
 
 
-def _check_non_negative(kind: str, attr: str, value: object) -> None:
-    _check_number(kind, attr, value)
+def check_non_negative(kind: str, attr: str, value: object) -> None:
+    check_number(kind, attr, value)
     if cast(float, value) < 0:
         raise ValueError(f"{kind} toxic: {attr} must not be negative, got {value!r}")

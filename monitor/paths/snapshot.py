@@ -8,7 +8,13 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx
 
 from monitor.config import CanaryConfig, PathConfig
-from monitor.paths.base import Capture, CaptureFailure, IntegrationPath, Router
+from monitor.paths.base import (
+    Capture,
+    CaptureFailure,
+    IntegrationPath,
+    Router,
+    http_client,
+)
 from monitor.paths.hints import NetworkQualityEstimator
 
 IMAGE_TYPES = ("image/jpeg", "image/png", "image/webp")
@@ -39,9 +45,8 @@ class SnapshotPath(IntegrationPath):
         if self.config.network_hints:
             headers.update(estimator.headers())
         limit = self.config.max_bytes
-        # A fresh client per probe: each probe measures its own connection, and
-        # nothing (cookies, pooled sockets) carries over between canary accounts.
-        async with httpx.AsyncClient(follow_redirects=False, trust_env=False) as client:
+        # A fresh client per probe: each probe measures its own connection.
+        async with http_client(self.config) as client:
             sent = time.monotonic()
             try:
                 async with client.stream(

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from monitor.config import CanaryConfig, PathConfig
 from monitor.errors import StoreError
 from monitor.results import ProbeResult
+from monitor.store import rollups
 from monitor.store.models import CanaryRow, IncidentRow, KillSwitchRow, PathRow, ProbeResultRow
 from monitor.verdict import Verdict
 
@@ -142,6 +143,16 @@ class Store:
             )
             session.add(row)
             session.flush()
+            # The dashboards' rollups change in the same transaction as the raw row.
+            rollups.add_probe(
+                session,
+                canary=row.canary,
+                path=row.path,
+                profile=row.profile,
+                verdict=row.verdict,
+                started_at=row.started_at,
+                duration_s=row.duration_s,
+            )
             return row.id
 
     def add_leak(

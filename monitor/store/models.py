@@ -7,7 +7,9 @@ from typing import Any, ClassVar
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
+    Column,
     DateTime,
     Dialect,
     Float,
@@ -15,6 +17,7 @@ from sqlalchemy import (
     Index,
     Integer,
     String,
+    Table,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
@@ -64,6 +67,11 @@ class ProbeResultRow(Base):
     __table_args__ = (
         Index("ix_probe_results_path_started", "path", "started_at"),
         Index("ix_probe_results_verdict_started", "verdict", "started_at"),
+        # Keyset pagination (newest id first) under each filter; see store/history.py.
+        Index("ix_probe_results_path_id", "path", "id"),
+        Index("ix_probe_results_verdict_id", "verdict", "id"),
+        Index("ix_probe_results_canary_id", "canary", "id"),
+        Index("ix_probe_results_incident_id", "incident_id", "id"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
@@ -147,3 +155,51 @@ class KillSwitchRequestRow(Base):
     requested_at: Mapped[datetime] = mapped_column()
     decided_by: Mapped[str | None] = mapped_column(String(100))
     decided_at: Mapped[datetime | None] = mapped_column()
+
+
+# --- probe history (migration 0004; queried by monitor/store/history.py) ---
+
+HISTOGRAM_BUCKETS = 24  # duration histogram columns h00..h23 (edges in store/rollups.py)
+
+probe_rollups = Table(
+    "probe_rollups",
+    Base.metadata,
+    Column("resolution", Integer, primary_key=True),  # bucket width, seconds
+    Column("path", String(63), primary_key=True),
+    Column("bucket_start", BigInteger, primary_key=True),  # Unix seconds
+    Column("profile", String(32), primary_key=True),
+    Column("verdict", String(16), primary_key=True),
+    Column("count", Integer, nullable=False),
+    Column("duration_sum", Float, nullable=False),
+    *(
+        Column(f"h{k:02d}", Integer, nullable=False, server_default="0")
+        for k in range(HISTOGRAM_BUCKETS)
+    ),
+    Index("ix_probe_rollups_bucket", "resolution", "bucket_start"),
+)
+
+
+class ProbeLatestRow(Base):
+    """The last probe time per (canary, path, profile, verdict): survives raw expiry."""
+
+    __tablename__ = "probe_latest"
+
+    canary: Mapped[str] = mapped_column(String(63), primary_key=True)
+    path: Mapped[str] = mapped_column(String(63), primary_key=True)
+    profile: Mapped[str] = mapped_column(String(32), primary_key=True)
+    verdict: Mapped[str] = mapped_column(String(16), primary_key=True)
+    last_at: Mapped[datetime] = mapped_column()
+
+
+class EventRow(Base):
+    """A change marker on the history charts (deploy, cache update, config change)."""
+
+    __tablename__ = "events"
+    __table_args__ = (Index("ix_events_at", "at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column()
+    kind: Mapped[str] = mapped_column(String(16))
+    title: Mapped[str] = mapped_column(String(200))
+    path: Mapped[str | None] = mapped_column(String(63))  # NULL: a global event
+    details: Mapped[dict[str, Any]] = mapped_column(JSON)

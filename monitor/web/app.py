@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import importlib.util
 from types import TracebackType
 
 from aiohttp import web
 
-from monitor.killswitch.service import KillSwitchService
+from monitor.web.accounts import Accounts
+from monitor.web.auth import ACCOUNTS, auth_middleware
+from monitor.web.context import CONTEXT, WebContext
 from monitor.web.killswitch_api import install_killswitch_routes
 from monitor.web.slack_actions import SlackActions, install_slack_routes
 
@@ -15,14 +18,27 @@ async def healthz(request: web.Request) -> web.Response:
     return web.json_response({"status": "ok"})
 
 
-def create_app(
-    kill_switches: KillSwitchService, slack_actions: SlackActions | None = None
-) -> web.Application:
-    app = web.Application(client_max_size=64 * 1024)
+def create_app(ctx: WebContext, slack_actions: SlackActions | None = None) -> web.Application:
+    """The whole web face: access control, JSON API, /metrics, kill switch flags,
+    Slack actions and (when ``monitor.web.pages`` exists) the dashboard pages."""
+    from monitor.web.api import install_api_routes
+    from monitor.web.login import install_login_routes
+    from monitor.web.metrics_endpoint import install_metrics_route
+
+    app = web.Application(client_max_size=64 * 1024, middlewares=[auth_middleware])
+    app[CONTEXT] = ctx
+    app[ACCOUNTS] = Accounts(ctx.store.engine)
     app.router.add_get("/healthz", healthz)
-    install_killswitch_routes(app, kill_switches)
+    install_killswitch_routes(app, ctx.kill_switches)
     if slack_actions is not None:  # Slack interactivity: the incident buttons
         install_slack_routes(app, slack_actions)
+    install_login_routes(app)
+    install_api_routes(app)
+    install_metrics_route(app)
+    if importlib.util.find_spec("monitor.web.pages") is not None:
+        from monitor.web.pages import install_page_routes
+
+        install_page_routes(app, ctx)
     return app
 
 

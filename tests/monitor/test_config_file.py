@@ -11,8 +11,13 @@ from click.testing import CliRunner
 from monitor.cli import main
 from monitor.config import Config, load_config
 from monitor.errors import ConfigError
+from monitor.network import PROFILES
+from monitor.paths import PATH_KINDS
 
 REPO = Path(__file__).resolve().parents[2]
+# The error messages list the registries' names, in registration order.
+KINDS = ", ".join(PATH_KINDS)
+PROFILE_NAMES = ", ".join(PROFILES)
 
 GOOD = """\
 deployment:
@@ -139,7 +144,7 @@ def test_unknown_path_kind_lists_the_valid_kinds(tmp_path: Path) -> None:
     path = write(tmp_path, GOOD.replace("kind: snapshot", "kind: telnet", 1))
 
     assert config_error(path) == (
-        f"{path}: paths.0.kind: unknown path kind 'telnet' (valid: snapshot)"
+        f"{path}: paths.0.kind: unknown path kind 'telnet' (valid: {KINDS})"
     )
 
 
@@ -147,7 +152,7 @@ def test_unknown_profile_lists_the_valid_profiles(tmp_path: Path) -> None:
     path = write(tmp_path, GOOD + "profiles: [good, 5g]\n")
 
     assert config_error(path) == (
-        f"{path}: profiles: unknown network profile '5g' (valid: good, 3g)"
+        f"{path}: profiles: unknown network profile '5g' (valid: {PROFILE_NAMES})"
     )
 
 
@@ -179,8 +184,8 @@ def test_several_problems_give_one_line_each(tmp_path: Path) -> None:
     path = write(tmp_path, GOOD.replace("kind: snapshot", "kind: telnet") + "colour: blue\n")
 
     assert config_error(path).splitlines() == [
-        f"{path}: paths.0.kind: unknown path kind 'telnet' (valid: snapshot)",
-        f"{path}: paths.1.kind: unknown path kind 'telnet' (valid: snapshot)",
+        f"{path}: paths.0.kind: unknown path kind 'telnet' (valid: {KINDS})",
+        f"{path}: paths.1.kind: unknown path kind 'telnet' (valid: {KINDS})",
         f"{path}: colour: unknown key",
     ]
 

@@ -136,10 +136,12 @@ async def fetch_statuses(server: TestbedServer, cloud: TestbedCloud) -> dict[str
 
 
 async def switches_at_testbed(server: TestbedServer) -> dict[str, str]:
+    """The testbed's switches of the two paths these tests configure (app and hub)."""
     async with httpx.AsyncClient(base_url=server.url, trust_env=False) as client:
         response = await client.get("/admin/v1/state", headers={"Authorization": f"Bearer {ADMIN}"})
         response.raise_for_status()
-        return {path: s["state"] for path, s in response.json()["killswitches"].items()}
+        switches = response.json()["killswitches"]
+        return {path: switches[path]["state"] for path in ("app", "hub")}
 
 
 # -- incidents and alerts ---------------------------------------------------------------

@@ -25,6 +25,7 @@ from monitor.killswitch.service import KillSwitchService
 from monitor.store import Store
 from monitor.verdict import Verdict
 from monitor.web import WebServer, create_app
+from monitor.web.context import WebContext
 from monitor.web.slack_actions import SlackActions
 from testbed.fake_slack import FakeSlack
 from tests.alerts.slack_helpers import (
@@ -112,7 +113,7 @@ async def rig(url: str, **incidents: Any) -> AsyncIterator[Rig]:
             )
             actions = SlackActions(engine, switches, signing_secret=SIGNING_SECRET, oncall=ONCALL)
             async with (
-                WebServer(create_app(switches, actions), port=0) as server,
+                WebServer(create_app(WebContext(store, switches), actions), port=0) as server,
                 aiohttp.ClientSession() as http,
             ):
                 yield Rig(store, fake, engine, switches, actions, server.url, http)

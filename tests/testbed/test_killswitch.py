@@ -114,7 +114,7 @@ def test_unknown_path_or_state_is_400(cloud: TestbedCloud, drive: Drive) -> None
 
     async def scenario(client: httpx.AsyncClient) -> None:
         for body in (
-            {"path": "alexa", "state": "tripped"},
+            {"path": "doorbell", "state": "tripped"},
             {"path": "hub", "state": "off"},
             {"path": "hub", "state": "tripped", "reason": 42},
             {"path": "hub", "state": "tripped", "why": "extra key"},

@@ -15,6 +15,7 @@ from monitor.killswitch import BuiltinKillSwitch
 from monitor.killswitch.service import KillSwitchService
 from monitor.store import Store
 from monitor.web import WebServer, create_app
+from monitor.web.context import WebContext
 from testbed import TestbedCloud, TestbedServer
 
 PATHS = tuple(
@@ -24,14 +25,19 @@ PATHS = tuple(
 
 
 @pytest.fixture
-def service(sqlite_url: str) -> Iterator[KillSwitchService]:
+def store(sqlite_url: str) -> Iterator[Store]:
     store = Store(sqlite_url)
     try:
         store.migrate()
         store.register([CanaryConfig(name="a", camera_id="cam-a", token="t")], PATHS)
-        yield KillSwitchService(store, BuiltinKillSwitch(), PATHS)
+        yield store
     finally:
         store.close()
+
+
+@pytest.fixture
+def service(store: Store) -> KillSwitchService:
+    return KillSwitchService(store, BuiltinKillSwitch(), PATHS)
 
 
 async def statuses(client: httpx.AsyncClient, cloud: TestbedCloud) -> tuple[int, int]:
@@ -43,11 +49,11 @@ async def statuses(client: httpx.AsyncClient, cloud: TestbedCloud) -> tuple[int,
 
 
 def test_the_polling_gateway_refuses_a_tripped_path_within_a_second_and_follows_reenable(
-    cloud: TestbedCloud, service: KillSwitchService
+    cloud: TestbedCloud, service: KillSwitchService, store: Store
 ) -> None:
     async def go() -> tuple[list[tuple[int, int]], float]:
         seen = []
-        async with WebServer(create_app(service), port=0) as web:
+        async with WebServer(create_app(WebContext(store, service)), port=0) as web:
             flags = web.url + "/api/v1/killswitch"
             async with (
                 TestbedServer(cloud, killswitch_poll=flags) as server,
@@ -76,10 +82,10 @@ def test_the_polling_gateway_refuses_a_tripped_path_within_a_second_and_follows_
 
 
 def test_the_gateway_keeps_its_last_state_while_the_endpoint_is_away(
-    cloud: TestbedCloud, service: KillSwitchService
+    cloud: TestbedCloud, service: KillSwitchService, store: Store
 ) -> None:
     async def go() -> dict[str, str]:
-        web = WebServer(create_app(service), port=0)
+        web = WebServer(create_app(WebContext(store, service)), port=0)
         await web.start()
         flags = web.url + "/api/v1/killswitch"
         await service.trip("hub", actor="carol", reason="drill")
@@ -110,7 +116,7 @@ def test_a_path_the_monitor_does_not_know_is_refused(cloud: TestbedCloud, sqlite
 
     async def go() -> dict[str, str]:
         async with (
-            WebServer(create_app(only_app), port=0) as web,
+            WebServer(create_app(WebContext(store, only_app)), port=0) as web,
             TestbedServer(cloud, killswitch_poll=web.url + "/api/v1/killswitch"),
         ):
             return {path: cloud.killswitch(path).state for path in ("app", "hub")}

@@ -10,7 +10,7 @@ import httpx
 from PIL import Image
 
 from canaries import Reader
-from testbed import Tenant, TestbedCloud
+from testbed import BUGS, PATHS, Tenant, TestbedCloud
 
 Drive = Callable[[Callable[[httpx.AsyncClient], Awaitable[None]]], None]
 ADMIN_TOKEN = "admin-token-for-tests"  # what the cloud fixture is made with
@@ -194,7 +194,7 @@ def test_unknown_bug_is_400_listing_the_valid_ones(cloud: TestbedCloud, drive: D
     async def scenario(client: httpx.AsyncClient) -> None:
         response = await deploy(client, "wyze-2099")
         assert response.status_code == 400
-        assert response.json() == {"error": "unknown bug", "valid": ["xiaomi-2020"]}
+        assert response.json() == {"error": "unknown bug", "valid": sorted(BUGS)}
 
     drive(scenario)
 
@@ -230,11 +230,14 @@ def test_state_lists_tenants_and_never_a_secret(cloud: TestbedCloud, drive: Driv
             {"name": "a", "camera_id": "cam-a", "canary": "a"},
             {"name": "b", "camera_id": "cam-b", "canary": "b"},
         ]
-        assert state["bugs"] == {"xiaomi-2020": {"deployed": True, "path": "hub"}}
-        assert {p: s["state"] for p, s in state["killswitches"].items()} == {
-            "app": "armed",
-            "hub": "armed",
+        assert state["bugs"] == {
+            name: {"deployed": name == "xiaomi-2020", "path": bug.path}
+            for name, bug in BUGS.items()
         }
+        assert state["bugs"]["xiaomi-2020"]["path"] == "hub"
+        assert {p: s["state"] for p, s in state["killswitches"].items()} == dict.fromkeys(
+            PATHS, "armed"
+        )
         secrets = [t.token for t in cloud.tenants] + [cloud.admin_token]
         secrets += [cloud.killswitch_secret.hex(), cloud.killswitch_secret.decode()]
         for secret in secrets:

@@ -63,7 +63,7 @@ def test_drill_with_the_builtin_backend_ends_with_the_hub_refused(sqlite_url: st
             ]
             monitor = Monitor(parse_config(data, environ={}))
             await monitor.prepare()
-            web = WebServer(create_app(monitor.kill_switches), port=0)
+            web = WebServer(create_app(monitor.web_context()), port=0)
             await web.start()
             poller = KillSwitchPoller(cloud, web.url + "/api/v1/killswitch")
             await poller.start()

@@ -13,6 +13,7 @@ from monitor.killswitch import BuiltinKillSwitch
 from monitor.killswitch.service import KillSwitchService
 from monitor.store import Store
 from monitor.web import WebServer, create_app
+from monitor.web.context import WebContext
 
 CANARIES = (CanaryConfig(name="lobby", camera_id="cam-lobby", token="t-lobby"),)
 PATHS = (
@@ -38,12 +39,12 @@ def service(store: Store) -> KillSwitchService:
 
 
 def test_the_flag_endpoint_serves_each_state_with_an_etag_and_304s(
-    service: KillSwitchService,
+    service: KillSwitchService, store: Store
 ) -> None:
     async def go() -> list[tuple[int, dict[str, str] | None, str | None]]:
         seen: list[tuple[int, dict[str, str] | None, str | None]] = []
         async with (
-            WebServer(create_app(service), port=0) as server,
+            WebServer(create_app(WebContext(store, service)), port=0) as server,
             httpx.AsyncClient(base_url=server.url + "/api/v1/killswitch") as client,
         ):
 
@@ -78,10 +79,10 @@ def test_the_flag_endpoint_serves_each_state_with_an_etag_and_304s(
     assert tripped_body["path"] == "hub"
 
 
-def test_an_unknown_path_is_answered_tripped(service: KillSwitchService) -> None:
+def test_an_unknown_path_is_answered_tripped(service: KillSwitchService, store: Store) -> None:
     async def go() -> httpx.Response:
         async with (
-            WebServer(create_app(service), port=0) as server,
+            WebServer(create_app(WebContext(store, service)), port=0) as server,
             httpx.AsyncClient(base_url=server.url) as client,
         ):
             return await client.get("/api/v1/killswitch/nowhere")
@@ -102,7 +103,7 @@ def test_a_failing_database_answers_503_with_the_fail_safe_rule(
 ) -> None:
     async def go() -> httpx.Response:
         async with (
-            WebServer(create_app(service), port=0) as server,
+            WebServer(create_app(WebContext(store, service)), port=0) as server,
             httpx.AsyncClient(base_url=server.url) as client,
         ):
             with store.engine.begin() as conn:  # the table vanishes under the service

@@ -239,10 +239,11 @@ class OutboxSender:
                 continue
             if row.kind == PARENT:
                 waiting.add(row.incident_id)  # its replies wait for the next pass
-            if not self._claim(row):
+            claimed = self._claim(row)
+            if claimed is None:
                 continue
             try:
-                ts = await self._deliver(row)
+                ts = await self._deliver(row, claimed)
             except asyncio.CancelledError:
                 self._release(row)  # it may have reached Slack: look it up before re-posting
                 raise
@@ -254,8 +255,7 @@ class OutboxSender:
             delivered += 1
         return delivered
 
-    async def _deliver(self, row: Any) -> str | None:
-        payload = dict(row.payload)
+    async def _deliver(self, row: Any, payload: dict[str, Any]) -> str | None:
         if row.kind == UPDATE:
             await self._transport.update(row.channel, row.thread_ts, payload)
             return row.thread_ts  # type: ignore[no-any-return]
@@ -266,7 +266,13 @@ class OutboxSender:
                 return found
         return await self._transport.post(row.channel, payload, key=row.key, thread_ts=thread_ts)
 
-    def _claim(self, row: Any) -> bool:
+    def _claim(self, row: Any) -> dict[str, Any] | None:
+        """Lease ``row`` for sending; its payload as of the claim, or None if taken.
+
+        The payload is read again in the claiming transaction: a pending edit may have
+        been replaced by a newer state (``update_parent``) after ``row`` was selected,
+        and once claimed nothing replaces it any more (newer states get a new row).
+        """
         now = self._clock()
         with self._engine.begin() as conn:
             claimed = conn.execute(
@@ -275,7 +281,10 @@ class OutboxSender:
                 .where(outbox.c.attempts == row.attempts)
                 .values(status=SENDING, claimed_until=now + self._lease)
             )
-            return bool(claimed.rowcount == 1)
+            if claimed.rowcount != 1:
+                return None
+            payload = conn.execute(sa.select(outbox.c.payload).where(outbox.c.id == row.id))
+            return dict(payload.scalar_one())
 
     def _sent(self, row: Any, ts: str | None) -> None:
         now = self._clock()

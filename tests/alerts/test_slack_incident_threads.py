@@ -9,11 +9,13 @@ import json
 import time
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
 
 from alerts.evidence import EvidenceVault
+from alerts.outbox import UPDATE, OutboxSender, update_parent, utcnow
 from alerts.tables import evidence, outbox
 from monitor.config import IncidentsConfig
 from monitor.verdict import Verdict
@@ -28,6 +30,7 @@ from tests.alerts.slack_helpers import (
     engine,
     frame,
     leak,
+    notifier,
     open_store,
     sender,
 )
@@ -427,3 +430,40 @@ def test_probe_side_failures_go_to_the_probe_health_channel_and_leaks_still_page
     assert "inconclusive probe on `hub/3g`" in (by_channel[HEALTH].text or "")
     assert len([c for c in fake.posted() if c.channel == HEALTH]) == 1
     assert "privacy leak on path hub" in (by_channel[CHANNEL].text or "")
+
+
+def test_an_edit_replaced_while_the_sender_picks_it_up_is_sent_as_the_newest_state(
+    sqlite_url: str,
+) -> None:
+    # The sender selects due rows, then claims each. A new state replacing a pending
+    # edit in between (the engine recording another hit) must be the one Slack gets:
+    # the claimed row is sent with its payload as of the claim, or the newest state
+    # would be marked sent without ever reaching Slack.
+    async def scenario() -> tuple[list[str], int]:
+        async with FakeSlack() as fake:
+            store = open_store(sqlite_url)
+            try:
+                eng = engine(store, fake)
+                await eng.handle(leak(seconds=0))
+                await sender(store, fake).deliver_due()  # the parent is posted
+                await eng.handle(leak(seconds=1))  # an edit of the parent is pending
+
+                class Racing(OutboxSender):
+                    def _claim(self, row: Any) -> dict[str, Any] | None:
+                        if row.kind == UPDATE:  # a newer state lands first
+                            newer = {**row.payload, "text": "the newest state"}
+                            with store.engine.begin() as conn:
+                                update_parent(conn, row.incident_id, newer, utcnow())
+                        return super()._claim(row)
+
+                racing = Racing(store.engine, notifier(fake))
+                await racing.deliver_due()
+                edits = [c.text or "" for c in fake.calls if c.method == "chat.update"]
+                return edits, racing.pending()
+            finally:
+                store.close()
+
+    edits, pending = asyncio.run(scenario())
+
+    assert edits == ["the newest state"]
+    assert pending == 0

@@ -208,10 +208,12 @@ class TcpProxy:
     async def _connect(
         self, peer: object
     ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter] | None:
+        # asyncio.timeout, not wait_for: wait_for cancelled just as the connection is
+        # made drops the new StreamWriter unclosed (3.11), to be collected after the
+        # loop closed; here the connection is made and returned in this very task.
         try:
-            return await asyncio.wait_for(
-                asyncio.open_connection(*self.upstream), self._connect_timeout
-            )
+            async with asyncio.timeout(self._connect_timeout):
+                return await asyncio.open_connection(*self.upstream)
         except (OSError, TimeoutError) as exc:
             logger.warning(
                 "proxy %s:%s: upstream %s:%s unreachable (%s); closing client %s",

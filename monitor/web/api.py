@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from aiohttp import web
 
 from alerts.tables import threads
+from monitor.killswitch.ledger import Transition
 from monitor.store.history import History
 from monitor.store.models import IncidentRow, PathRow, ProbeLatestRow
 from monitor.web import api_models as m
@@ -98,7 +99,7 @@ async def _known_path(call: Call[Any, Any]) -> str:
 async def trip(call: Call[Any, m.ReasonIn]) -> m.TransitionOut:
     path = await _known_path(call)
     done = await call.ctx.kill_switches.trip(path, actor=call.who.name, reason=call.body.reason)
-    return dump(m.TransitionOut, done)
+    return await _announced(call.ctx, done)
 
 
 async def request_reenable(call: Call[Any, m.ReasonIn]) -> m.TransitionOut:
@@ -106,12 +107,20 @@ async def request_reenable(call: Call[Any, m.ReasonIn]) -> m.TransitionOut:
     done = await call.ctx.kill_switches.request_reenable(
         path, actor=call.who.name, reason=call.body.reason
     )
-    return dump(m.TransitionOut, done)
+    return await _announced(call.ctx, done)
 
 
 async def approve(call: Call[Any, Any]) -> m.TransitionOut:
     path = await _known_path(call)
     done = await call.ctx.kill_switches.approve(path, actor=call.who.name)
+    return await _announced(call.ctx, done)
+
+
+async def _announced(ctx: WebContext, done: Transition) -> m.TransitionOut:
+    """The transition as the API answers it, after a reply in the path's incident
+    threads: a change made through the API reaches on-call as the dashboard's does."""
+    if ctx.engine is not None and done.from_state != done.to_state:
+        await blocking(ctx.engine.announce, done)
     return dump(m.TransitionOut, done)
 
 

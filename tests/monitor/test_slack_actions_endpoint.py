@@ -11,6 +11,7 @@ import json
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
 
@@ -25,6 +26,7 @@ from monitor.killswitch.service import KillSwitchService
 from monitor.store import Store
 from monitor.verdict import Verdict
 from monitor.web import WebServer, create_app
+from monitor.web.accounts import Accounts
 from monitor.web.context import WebContext
 from monitor.web.slack_actions import SlackActions
 from testbed.fake_slack import FakeSlack
@@ -113,7 +115,9 @@ async def rig(url: str, **incidents: Any) -> AsyncIterator[Rig]:
             )
             actions = SlackActions(engine, switches, signing_secret=SIGNING_SECRET, oncall=ONCALL)
             async with (
-                WebServer(create_app(WebContext(store, switches), actions), port=0) as server,
+                WebServer(
+                    create_app(WebContext(store, switches, engine=engine), actions), port=0
+                ) as server,
                 aiohttp.ClientSession() as http,
             ):
                 yield Rig(store, fake, engine, switches, actions, server.url, http)
@@ -250,3 +254,29 @@ def test_silence_warnings_for_an_hour_keeps_warnings_out_of_the_channel(
     assert len(parents) == 1  # the leak; no warning while silenced
     assert "privacy leak on path app" in parents[0]
     assert "warnings on `app` silenced by <@USOMEONE>" in replies[0]
+
+
+def test_a_trip_through_the_json_api_is_announced_in_the_incident_thread(
+    sqlite_url: str,
+) -> None:
+    # On-call learns of a change made by a script or a person with curl as of one made
+    # from Slack or the dashboard: a reply in the path's open incident thread.
+    async def scenario() -> tuple[int, str, list[str]]:
+        async with rig(sqlite_url) as r:
+            token = Accounts(r.store.engine).add_user("olga", "operator", datetime.now(UTC))
+            await r.engine.handle(leak(path="app"))
+            async with r.http.post(
+                r.url + "/api/v1/killswitches/app/trip",
+                json={"reason": "contain incident 1"},
+                headers={"Authorization": f"Bearer {token}"},
+            ) as response:
+                status, body = response.status, await response.json()
+            await r.settle()
+            return status, body["to_state"], r.replies()
+
+    status, state, replies = asyncio.run(scenario())
+
+    assert (status, state) == (200, "tripped")
+    assert replies == [
+        ":rotating_light: kill switch `app` went armed → *tripped* (by olga): contain incident 1"
+    ]

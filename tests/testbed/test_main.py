@@ -5,11 +5,14 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
 import pytest
 
+from canaries import Codebook, Reader
+from monitor.verdict import Verdict, classify
 from testbed.__main__ import main
 
 REPO = Path(__file__).resolve().parents[2]
@@ -28,14 +31,27 @@ def test_standalone_server_prints_url_and_tokens_and_stops_on_sigterm() -> None:
                 if line.startswith("bugs deployed"):
                     break
             url = lines[0].removeprefix("testbed cloud at ")
-            token = next(x for x in lines if x.startswith("tenant a:")).split()[-1]
+            exports = dict(
+                x.removeprefix("export ").split()[0].split("=", 1)
+                for x in lines
+                if x.startswith("export ")
+            )
             response = httpx.get(
                 f"{url}/app/v1/cameras/cam-a/snapshot",
-                headers={"Authorization": f"Bearer {token}"},
+                headers={"Authorization": f"Bearer {exports['CANARY_A_TOKEN']}"},
                 timeout=10.0,
             )
             assert response.status_code == 200
             assert any(x.startswith("admin token: ") for x in lines)
+            assert lines[1].startswith("RTSP server at rtsp://127.0.0.1:")
+            assert set(exports) == {
+                "CAMCANARY_SECRET", "CAMCANARY_KILLSWITCH_SECRET",
+                "CANARY_A_TOKEN", "CANARY_B_TOKEN",
+            }  # fmt: skip
+            # The exported secret is the monitor's: with it, the frame reads as a's own.
+            reader = Reader(Codebook(exports["CAMCANARY_SECRET"].encode()), ["a", "b"])
+            judged = classify(reader, response.content, "a", datetime.now(UTC), 60)
+            assert (judged.verdict, judged.canary) == (Verdict.OWN, "a")
         finally:
             process.send_signal(signal.SIGTERM)
             _, stderr = process.communicate(timeout=15)

@@ -72,9 +72,12 @@ def test_serve_flags_the_testbed_gateway_and_a_cli_trip_reaches_it(tmp_path: Pat
             ) as testbed:
                 try:
                     assert testbed.stdout is not None
-                    lines = [testbed.stdout.readline().strip() for _ in range(6)]
+                    lines = [testbed.stdout.readline().strip()]
+                    while not lines[-1].startswith(("bugs deployed", "Traceback")) and lines[-1]:
+                        lines.append(testbed.stdout.readline().strip())  # up to its last line
                     url = lines[0].removeprefix("testbed cloud at ")
-                    token = next(x for x in lines if x.startswith("tenant a:")).split()[-1]
+                    export = next(x for x in lines if x.startswith("export CANARY_A_TOKEN="))
+                    token = export.split()[1].removeprefix("CANARY_A_TOKEN=")
                     hub = f"{url}/hub/v1/cameras/cam-a/still"
                     auth = {"Authorization": f"Bearer {token}"}
                     assert httpx.get(hub, headers=auth, timeout=10).status_code == 200

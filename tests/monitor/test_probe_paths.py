@@ -285,8 +285,13 @@ def test_closed_port_is_a_fast_connection_error() -> None:
     assert result.verdict is Verdict.ERROR
     assert result.status is None
     assert result.bytes_received == 0
-    # The impairment proxy accepts, fails to reach the upstream and closes the client.
-    assert result.detail == "RemoteProtocolError: Server disconnected without sending a response."
+    # The impairment proxy accepts, fails to reach the upstream and closes the client:
+    # a clean close before the request, or a reset when the request came first (seen
+    # on a loaded CI machine).
+    assert result.detail in (
+        "RemoteProtocolError: Server disconnected without sending a response.",
+        "ReadError",
+    )
     assert time.monotonic() - began < 2.0
 
 

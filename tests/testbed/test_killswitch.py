@@ -81,8 +81,8 @@ def test_bad_signatures_and_stale_timestamps_are_401(cloud: TestbedCloud, drive:
     good = signed(cloud.killswitch_secret, body)
     attempts = [
         signed(b"some other secret", body),
-        signed(cloud.killswitch_secret, body, at=now - 301),
-        signed(cloud.killswitch_secret, body, at=now + 301),
+        signed(cloud.killswitch_secret, body, at=now - 302),  # whole seconds: 302 s keeps
+        signed(cloud.killswitch_secret, body, at=now + 302),  # > 300 s after truncation
         {"content": good["content"], "headers": {}},
         {"content": good["content"] + b" ", "headers": good["headers"]},
         {

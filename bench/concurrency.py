@@ -101,9 +101,12 @@ def read_tenants(process: subprocess.Popen[str]) -> dict[str, tuple[str, str]]:
     tenants: dict[str, tuple[str, str]] = {}
     assert process.stdout is not None
     for line in process.stdout:
-        if line.startswith("tenant "):
-            _, name, _, camera, _, token = line.split()
-            tenants[name.rstrip(":")] = (camera, token)
+        # export CANARY_T0_TOKEN=<token>  # tenant t0, cam-t0
+        if line.startswith("export CANARY_") and "# tenant " in line:
+            assignment, comment = line.split("#", 1)
+            token = assignment.split("=", 1)[1].strip()
+            name, camera = (part.strip() for part in comment.removeprefix(" tenant ").split(","))
+            tenants[name] = (camera, token)
         if line.startswith("bugs deployed"):
             return tenants
     raise RuntimeError("the testbed exited before it was ready")

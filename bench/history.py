@@ -9,7 +9,9 @@ rebuilds the rollups, then times (median of several warm runs) ``History.overvie
 and ``History.path_history`` per window, read from rollups, against the naive way of
 computing the same answers with GROUP BY over the raw rows, and a deep page of
 ``History.probes`` (keyset, ``before_id``) against the same page by OFFSET. Every
-pair is checked to give the same answer before it is timed.
+pair is checked to give the same answer before it is timed. The two dashboard pages
+(``/`` and ``/paths/hub?window=30d``) are then timed as a browser gets them: a GET over
+loopback HTTP to the service's web app (queries, template and SVG charts).
 SQLite runs always (a file under /tmp unless ``--sqlite``, removed afterwards);
 PostgreSQL runs with ``--postgres`` in a fresh schema that is dropped afterwards.
 """
@@ -17,6 +19,7 @@ PostgreSQL runs with ``--postgres`` in a fresh schema that is dropped afterwards
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
 import statistics
 import tempfile
@@ -29,15 +32,21 @@ from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any
 
+import httpx
 import sqlalchemy as sa
+from aiohttp.test_utils import TestServer
 from sqlalchemy.schema import CreateIndex
 
-from monitor.config import CanaryConfig, PathConfig
+from monitor.config import CanaryConfig, PathConfig, WebConfig
+from monitor.killswitch import RecordKillSwitch
+from monitor.killswitch.service import KillSwitchService
 from monitor.store import Store
 from monitor.store.history import OUTCOMES, PLANS, WINDOWS, History, PathHistory, outcome_of
 from monitor.store.models import ProbeResultRow
 from monitor.store.rollups import bucket_start, percentiles
 from monitor.store.rollups import histogram_bucket as hbucket
+from monitor.web import create_app
+from monitor.web.context import WebContext
 
 PATHS = ["app", "hub", "web", "hls", "rtsp", "alexa", "google", "thumbs", "webrtc"]
 PROFILES = ["good", "3g", "edge", "lossy", "satellite", "flaky", "wifi", "lte"]
@@ -294,6 +303,45 @@ def naive_page(engine: sa.Engine, path: str, offset: int) -> list[int]:
         )
 
 
+def render_ms(store: Store, now: datetime, route: str, runs: int) -> float:
+    """Median ms for the dashboard page at ``route``: a real GET over loopback HTTP to
+    the service's web app (rollup queries, Jinja template, server-side SVG charts)."""
+    paths = [
+        PathConfig(name=p, kind="snapshot", url="http://cloud.test/{camera_id}") for p in PATHS
+    ]
+    context = WebContext(
+        store,
+        KillSwitchService(store, RecordKillSwitch(), paths, profiles=PROFILES),
+        history=History(store.engine),
+        config=WebConfig(anonymous_viewer=True),
+        clock=lambda: now,
+        paths=tuple(PATHS),
+        profiles=tuple(PROFILES),
+        canaries=tuple(CANARIES),
+    )
+
+    async def timed() -> float:
+        async with (
+            TestServer(create_app(context), host="127.0.0.1") as server,
+            httpx.AsyncClient(base_url=str(server.make_url("/"))) as client,
+        ):
+
+            async def get() -> None:
+                response = await client.get(route)
+                if response.status_code != 200:
+                    raise RuntimeError(f"GET {route}: HTTP {response.status_code}")
+
+            await get()  # warm, as median_ms does
+            times = []
+            for _ in range(runs):
+                t = time.perf_counter()
+                await get()
+                times.append((time.perf_counter() - t) * 1000)
+            return statistics.median(times)
+
+    return asyncio.run(timed())
+
+
 def run(label: str, url: str, rows: int, runs: int) -> list[tuple[str, ...]]:
     store = Store(url)
     out: list[tuple[str, ...]] = []
@@ -326,6 +374,14 @@ def run(label: str, url: str, rows: int, runs: int) -> list[tuple[str, ...]]:
                     partial(naive_path_history, engine, "hub", window, now), max(1, runs // 3)
                 ),
             )
+        for label_, route in (
+            ("page / (overview)", "/"),
+            ("page /paths/hub 30d", "/paths/hub?window=30d"),
+        ):
+            out.append(
+                (label, f"{rows:,}", label_, f"{render_ms(store, now, route, runs):.1f}", "-", "-")
+            )
+            print("  ".join(out[-1]), flush=True)
         depth = min(rows // len(PATHS) - 50, 100_000)  # a deep page of one path's probes
         before = naive_page(engine, "hub", depth - 1)[0]
         keyset = partial(history.probes, path="hub", before_id=before, limit=50)

@@ -66,9 +66,9 @@ DRILLS := clean xiaomi-2020 wyze-2024 eufy-2021 stale-cache
 drills: $(VENV)/.runtime
 	@for scenario in $(DRILLS); do $(BIN)/camcanary drill $$scenario || exit 1; done
 
-# The 10-million-row history benchmark of the README (SQLite and PostgreSQL; ~1 h).
+# The 10-million-row history benchmark of the README (SQLite and PostgreSQL; ~11 min here).
 bench-history: $(VENV)/.dev
-	$(BIN)/python bench/history.py --rows 10000000 --postgres postgresql+psycopg://postgres@127.0.0.1:5432/test
+	$(BIN)/python bench/history.py --rows 10000000 --runs 3 --postgres postgresql+psycopg://postgres@127.0.0.1:5432/test
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache *.egg-info

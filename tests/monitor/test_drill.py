@@ -17,16 +17,6 @@ from monitor.cli import main
 from testbed import BUGS
 from testbed.manifest import MANIFEST
 
-# Twice in 3 CI runs, a 70-second drill failed on "unclosed StreamWriter" garbage
-# collected while it ran: 225 unread bytes and EOF (once with its loop closed, so not
-# the drill's own). The source is not found yet (an open issue); garbage from any
-# earlier test lands in whichever test is running, so only that warning is let
-# through here, and only in these long tests. Everything else still fails them.
-UNCLOSED_STREAM = (
-    "ignore:Exception ignored in. <function StreamWriter.__del__"
-    ":pytest.PytestUnraisableExceptionWarning"
-)
-
 
 def drill(*args: str) -> tuple[Result, dict[str, Any]]:
     result = CliRunner().invoke(main, ["drill", *args, "--json"])
@@ -36,7 +26,6 @@ def drill(*args: str) -> tuple[Result, dict[str, Any]]:
 
 
 @pytest.mark.slow
-@pytest.mark.filterwarnings(UNCLOSED_STREAM)
 @pytest.mark.timeout(300)
 @pytest.mark.parametrize("scenario", [name for name, bug in BUGS.items() if bug.symptom == "leak"])
 def test_leak_drill_catches_the_bug_on_its_path_only_and_trips_only_that_switch(
@@ -59,7 +48,6 @@ def test_leak_drill_catches_the_bug_on_its_path_only_and_trips_only_that_switch(
 
 
 @pytest.mark.slow
-@pytest.mark.filterwarnings(UNCLOSED_STREAM)
 @pytest.mark.timeout(300)
 def test_stale_cache_drill_reports_own_stale_on_the_app_and_no_leak_anywhere() -> None:
     result, report = drill("stale-cache")
@@ -73,7 +61,6 @@ def test_stale_cache_drill_reports_own_stale_on_the_app_and_no_leak_anywhere() -
 
 
 @pytest.mark.slow
-@pytest.mark.filterwarnings(UNCLOSED_STREAM)
 @pytest.mark.timeout(300)
 def test_clean_drill_finds_no_leak_on_any_path_under_any_profile() -> None:
     result, report = drill("clean")
@@ -87,7 +74,6 @@ def test_clean_drill_finds_no_leak_on_any_path_under_any_profile() -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.filterwarnings(UNCLOSED_STREAM)
 @pytest.mark.timeout(300)
 def test_drill_fails_when_the_matrix_lacks_the_network_that_shows_the_bug() -> None:
     # The smart-display cache mixes tenants only for slow clients: a monitor that

@@ -15,21 +15,13 @@ from typing import TypeVar, cast
 
 import click
 
+from monitor.cli_killswitch import config_option
 from monitor.config import NAME_PATTERN, load_config
 from monitor.errors import CamcanaryError, ConfigError
 from monitor.store import Store
 from monitor.web.accounts import USER_ROLES, AccessError, Accounts, UserRole
 
 T = TypeVar("T")
-
-config_option = click.option(
-    "--config",
-    "config_file",
-    required=True,
-    envvar="CAMCANARY_CONFIG",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Configuration file (or $CAMCANARY_CONFIG).",
-)
 
 
 def _with_accounts(config_file: Path, job: Callable[[Accounts], T]) -> T:

@@ -121,12 +121,10 @@ class TcpProxy:
         if self._scheduler is not None:
             self._scheduler.cancel()
             await asyncio.gather(self._scheduler, return_exceptions=True)
-        live = dict(self._live)
+        live = list(self._live)
         for task in live:
             task.cancel()
         await asyncio.gather(*live, return_exceptions=True)
-        for client in live.values():
-            client.transport.abort()  # covers a connection cancelled before it started
         if self._server is not None:
             await self._server.wait_closed()
 
@@ -156,8 +154,20 @@ class TcpProxy:
         self.connections += 1
         task = asyncio.get_running_loop().create_task(self._serve(client_reader, client_writer))
         self._live[task] = client_writer
-        task.add_done_callback(self._live.pop)
-        task.add_done_callback(self._doomed.discard)
+        task.add_done_callback(self._ended)
+
+    def _ended(self, task: asyncio.Task[None]) -> None:
+        client_writer = self._live.pop(task)
+        doomed = task in self._doomed
+        self._doomed.discard(task)
+        # A task cancelled before its first step (the link cut, or close(), in the
+        # same loop iteration as the accept) never runs _serve's finally: end the
+        # client here, or its transport is left open for the garbage collector.
+        if not client_writer.transport.is_closing():
+            if doomed:
+                _reset(client_writer)
+            else:
+                client_writer.transport.abort()
 
     async def _serve(
         self, client_reader: asyncio.StreamReader, client_writer: asyncio.StreamWriter

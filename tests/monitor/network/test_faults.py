@@ -239,6 +239,36 @@ def test_cut_outage_resets_live_and_new_connections_until_the_link_returns() -> 
     run_bounded(scenario())
 
 
+def test_a_connection_cut_in_the_iteration_it_was_accepted_is_reset_not_left_open() -> None:
+    # The race a drill hit: the link drops in the same loop iteration as an accept, so
+    # the connection's task is cancelled before its first step and never runs its own
+    # cleanup. The proxy must still reset the client (and close the transport) rather
+    # than leave both to the garbage collector.
+    accepted: list[asyncio.StreamWriter] = []
+
+    async def scenario() -> None:
+        async with loopback_server(sender(b"a", then_wait=5)) as upstream:
+            proxy = TcpProxy(*upstream, outage=Outage(down_s=1, up_s=30, mode="cut", offset_s=30))
+
+            def accept_then_cut(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+                proxy._accept(reader, writer)
+                proxy._cut_live()
+                accepted.append(writer)
+
+            async with proxy, loopback_server(accept_then_cut) as front:
+                reader, writer = await asyncio.open_connection(*front)
+                try:
+                    async with asyncio.timeout(5):
+                        with pytest.raises(ConnectionResetError):
+                            await reader.read(1)
+                finally:
+                    writer.transport.abort()
+                assert proxy.active_connections == 0
+        assert accepted[0].transport.is_closing()
+
+    run_bounded(scenario())
+
+
 def test_hold_outage_releases_every_waiting_connection_together_at_recovery() -> None:
     outage = Outage(down_s=1.0, up_s=30, mode="hold")
     accepted: list[float] = []

@@ -24,6 +24,12 @@ class ProxyPool(RouteBackend):
         self, upstream_host: str, upstream_port: int, profile: Profile
     ) -> tuple[str, int]:
         key = (upstream_host, upstream_port, profile.name)
+        # Every probe asks for its route: the common case (the proxy exists) must not
+        # queue on the lock, which hands over once per loop iteration and would cap
+        # the pool at a few hundred probe starts per second under load.
+        entry = self._proxies.get(key)
+        if entry is not None and not self._closed:
+            return _checked(entry, profile)
         async with self._lock:
             if self._closed:
                 raise RuntimeError("ProxyPool is closed")
@@ -40,10 +46,7 @@ class ProxyPool(RouteBackend):
                 await proxy.start()
                 self._proxies[key] = (profile, proxy)
                 return proxy.address
-            known, proxy = entry
-            if known != profile:
-                raise ValueError(f"two different network profiles are named {profile.name!r}")
-            return proxy.address
+            return _checked(entry, profile)
 
     def proxies(self) -> list[TcpProxy]:
         """The live proxies, for counters."""
@@ -55,3 +58,10 @@ class ProxyPool(RouteBackend):
             proxies = [proxy for _, proxy in self._proxies.values()]
             self._proxies.clear()
         await asyncio.gather(*(proxy.close() for proxy in proxies))
+
+
+def _checked(entry: tuple[Profile, TcpProxy], profile: Profile) -> tuple[str, int]:
+    known, proxy = entry
+    if known != profile:
+        raise ValueError(f"two different network profiles are named {profile.name!r}")
+    return proxy.address

@@ -432,6 +432,26 @@ def test_pool_reuses_a_listener_per_upstream_and_profile() -> None:
     run(scenario())
 
 
+def test_pool_answers_a_known_route_at_once_while_another_route_starts() -> None:
+    # Under load every probe asks for its route. A known route must not queue behind a
+    # proxy that is starting: the lock hands over once per loop iteration, and with
+    # probes arriving all the time its queue never drained (750 probes in flight got
+    # 135 starts a second, most of them waiting here rather than on the network).
+    async def scenario() -> None:
+        good, slow = get_profile("good"), get_profile("3g")
+        async with serving(echo) as a, ProxyPool() as pool:
+            known = await pool.route(*a, good)
+            starting = asyncio.create_task(pool.route(*a, slow))
+            await asyncio.sleep(0)  # it holds the lock while its listener starts
+            asking = [asyncio.create_task(pool.route(*a, good)) for _ in range(200)]
+            await asyncio.sleep(0)  # one step each
+            assert all(task.done() for task in asking)
+            assert {task.result() for task in asking} == {known}
+            assert await starting != known
+
+    run(scenario())
+
+
 def test_profiles_have_their_exact_numbers() -> None:
     assert PROFILES["good"].toxics == ()
     by_name = {t.name: t.to_dict() for t in PROFILES["3g"].toxics}

@@ -2,7 +2,9 @@
 
 The path URL (``rtsp://host:port/...``) gets the canary's token as a ``token`` query
 parameter (FFmpeg's RTSP client cannot send a bearer header) and its host and port
-are replaced by the router's proxy address, so the impairment applies.
+are replaced by the address of a redirect guard (`monitor.paths.rtsp_guard`) in
+front of the router's proxy, so the impairment applies and FFmpeg never follows a
+redirect on its own: this module follows it, through the allowed hosts and the router.
 
 FFmpeg's client blocks, so it runs in a thread of its own (never the loop's default
 executor, which it could starve), and cancellation cannot stop a thread. Its lifetime
@@ -22,12 +24,13 @@ import threading
 import time
 from collections.abc import Callable
 from typing import Any, Final, TypeVar
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
 import av
 
 from monitor.config import CanaryConfig, PathConfig
 from monitor.paths.base import Capture, CaptureFailure, IntegrationPath, Router
+from monitor.paths.rtsp_guard import guarded
 from monitor.paths.streams import (
     MAX_DECODED_FRAMES,
     MAX_PIXELS,
@@ -134,29 +137,45 @@ def _errno_text(exc: av.FFmpegError) -> str:
 async def capture_rtsp(
     url: str, config: PathConfig, router: Router, token: str | None = None
 ) -> Capture | CaptureFailure:
-    """Frames of an RTSP URL (already host-checked or from config), dialled via router."""
-    try:
-        check_url(url, config, ("rtsp",))
-    except StreamError as exc:
-        return exc.failure()
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    proxy_host, proxy_port = await router(host, parts.port or default_port("rtsp"))
-    query = parse_qsl(parts.query, keep_blank_values=True)
-    if token is not None:
-        query = [(k, v) for k, v in query if k != "token"] + [("token", token)]
-    dial = urlunsplit(parts._replace(netloc=f"{proxy_host}:{proxy_port}", query=urlencode(query)))
-    stop = threading.Event()
-    try:
-        frames, received = await _in_own_thread(
-            _pull, dial, config.frames, config.read_timeout_s, stop
-        )
-    except StreamError as exc:
-        return exc.failure()
-    finally:
-        stop.set()  # on cancellation too: the worker stops at its next packet
-    # ``received``: the video payload demuxed (FFmpeg does not expose the wire count).
-    return Capture(tuple(frames), 200, received, CONTENT_TYPE)
+    """Frames of an RTSP URL (already host-checked or from config), dialled via router.
+
+    FFmpeg dials a `guarded` route: a redirect is refused on the wire and followed
+    here instead, at most ``max_redirects`` times, each hop host-checked and routed.
+    """
+    for _ in range(config.max_redirects + 1):
+        try:
+            check_url(url, config, ("rtsp",))
+        except StreamError as exc:
+            return exc.failure()
+        parts = urlsplit(url)
+        route = await router(parts.hostname or "", parts.port or default_port("rtsp"))
+        async with guarded(route) as ((guard_host, guard_port), guard):
+            query = parse_qsl(parts.query, keep_blank_values=True)
+            if token is not None:
+                query = [(k, v) for k, v in query if k != "token"] + [("token", token)]
+            netloc = f"{guard_host}:{guard_port}"
+            dial = urlunsplit(parts._replace(netloc=netloc, query=urlencode(query)))
+            stop = threading.Event()
+            try:
+                frames, received = await _in_own_thread(
+                    _pull, dial, config.frames, config.read_timeout_s, stop
+                )
+            except StreamError as exc:
+                if not guard.seen:
+                    return exc.failure()
+            else:
+                # ``received``: the video payload demuxed (FFmpeg does not expose the
+                # wire count).
+                return Capture(tuple(frames), 200, received, CONTENT_TYPE)
+            finally:
+                stop.set()  # on cancellation too: the worker stops at its next packet
+        refused = guard.seen[0]
+        if isinstance(refused, str):
+            return CaptureFailure(f"RTSP: {refused}")
+        if not refused.location:
+            return CaptureFailure(f"RTSP: redirect ({refused.status}) without a Location")
+        url = urljoin(url, refused.location)
+    return CaptureFailure(f"RTSP: more than {config.max_redirects} redirects")
 
 
 class RtspPath(IntegrationPath):

@@ -1,5 +1,9 @@
 """``camcanary killswitch``: see and change the kill switches by hand.
 
+A change is announced as the dashboard's and Slack's are: with Slack configured, a
+reply in each open incident thread of the path goes into the durable outbox, which
+the running service (`camcanary serve`) delivers within a second, or on its start.
+
 Exit codes: 0 done; 1 the transition was refused (wrong state, four eyes, unknown
 path) or the platform did not take it; 2 usage or configuration error.
 """
@@ -17,7 +21,8 @@ import click
 
 from monitor.config import Config, load_config
 from monitor.errors import CamcanaryError, ConfigError, KillSwitchError, KillSwitchStateError
-from monitor.killswitch import build_kill_switch
+from monitor.incidents import IncidentEngine
+from monitor.killswitch import KillSwitchBackend, build_kill_switch
 from monitor.killswitch.service import KillSwitchService, Transition
 from monitor.store import Store
 
@@ -109,6 +114,33 @@ def _say(transition: Transition) -> None:
     )
 
 
+def _announce(
+    config: Config,
+    store: Store,
+    backend: KillSwitchBackend,
+    service: KillSwitchService,
+    transition: Transition,
+) -> None:
+    engine = IncidentEngine(
+        store,
+        [],
+        backend,
+        config.paths,
+        kill_switches=service,
+        slack=config.slack,
+        incidents=config.incidents,
+        profiles=config.profiles,
+    )
+    threads = engine.announce(transition)
+    if threads:
+        plural = "s" if threads > 1 else ""
+        click.echo(
+            f"{transition.path}: announced in {threads} open incident thread{plural} "
+            "(queued in the outbox; the service posts it to Slack)",
+            err=True,
+        )
+
+
 def _actor(actor: str | None) -> str:
     who = actor or os.environ.get("USER", "")
     if not who:
@@ -140,7 +172,10 @@ def _with_service(config_file: Path, act: Callable[[KillSwitchService], Awaitabl
                 profiles=config.profiles,
                 clean_rounds=config.killswitch.clean_rounds,
             )
-            return await act(service)
+            result = await act(service)
+            if isinstance(result, Transition) and result.from_state != result.to_state:
+                await asyncio.to_thread(_announce, config, store, backend, service, result)
+            return result
         finally:
             await backend.close()
             store.close()

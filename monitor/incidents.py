@@ -332,8 +332,9 @@ class IncidentEngine:
             ).scalar_one_or_none()
         return until is not None and until > self._clock()
 
-    def announce(self, transition: Transition, incident_id: int | None = None) -> None:
-        """A kill switch transition, as a reply and a parent edit in its path's threads."""
+    def announce(self, transition: Transition, incident_id: int | None = None) -> int:
+        """A kill switch transition, as a reply and a parent edit in its path's threads
+        (queued in the outbox); returns the number of threads, 0 without Slack."""
         verb = "would go" if transition.dry_run else "went"
         text = (
             f":rotating_light: kill switch `{transition.path}` {verb} "
@@ -342,10 +343,14 @@ class IncidentEngine:
         )
         if transition.dry_run:
             text = f"[dry run] {text}"
+        if self._slack is None:
+            return 0
         stamp = f"{transition.at.timestamp():.6f}"
-        for incident in self._threads_of(transition.path, incident_id):
+        threads = self._threads_of(transition.path, incident_id)
+        for incident in threads:
             key = f"incident:{incident}:ks:{transition.to_state}:{stamp}"
             self._reply(incident, key, text, refresh=True)
+        return len(threads)
 
     def reply(self, incident_id: int, key: str, text: str, *, approve_path: str = "") -> None:
         """A reply in an incident's thread (``approve_path``: with an approve button)."""

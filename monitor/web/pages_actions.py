@@ -5,9 +5,8 @@
     POST /paths/{name}/killswitch/approve            a second operator (four eyes)
     POST /incidents/{id}/acknowledge
 
-Each one does what the Slack buttons and the JSON API do (the same
-`KillSwitchService` and `IncidentEngine` calls, announced in the incident threads;
-the CLI makes the same transitions but does not announce them yet),
+Each one does what the Slack buttons, the JSON API and the CLI do (the same
+`KillSwitchService` and `IncidentEngine` calls, announced in the incident threads),
 then redirects back (303) to the page it came from with a fixed confirmation.
 A viewer's POST gets 403, a form without the right CSRF token gets 403.
 """

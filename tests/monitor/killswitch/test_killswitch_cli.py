@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
@@ -9,6 +10,17 @@ import yaml
 from click.testing import CliRunner, Result
 
 from monitor.cli import main
+from testbed.fake_slack import FakeSlack
+from tests.alerts.slack_helpers import (
+    CANARIES,
+    CHANNEL,
+    PATHS,
+    drain,
+    engine,
+    leak,
+    open_store,
+    sender,
+)
 
 
 @pytest.fixture
@@ -112,3 +124,55 @@ def test_status_lists_every_path_with_state_actor_reason_and_pending_request(
     assert hub.split()[:2] == ["hub", "tripped"]
     assert hub.split()[4] == "carol"
     assert hub.endswith("incident #7 [re-enable requested by alice, awaiting approval]")
+
+
+def test_a_change_from_the_cli_is_announced_in_the_open_incident_thread(tmp_path: Path) -> None:
+    # On-call sees a change made from a terminal as one made from Slack or the
+    # dashboard: a reply in the path's open incident thread, through the outbox.
+    url = f"sqlite:///{tmp_path / 'camcanary.db'}"
+    config_file = tmp_path / "camcanary.yaml"
+    config_file.write_text(
+        yaml.safe_dump(
+            {
+                "deployment": {"secret": "cli kill switch secret"},
+                "canaries": [c.model_dump(mode="json") | {"token": "t"} for c in CANARIES],
+                "paths": [p.model_dump(mode="json", exclude_defaults=True) for p in PATHS],
+                "store": {"url": url},
+                "killswitch": {"kind": "record"},
+                "slack": {"channel": CHANNEL, "min_interval_s": 0},
+            }
+        )
+    )
+
+    async def scenario() -> tuple[Result, list[str]]:
+        store = open_store(url)
+        try:
+            async with FakeSlack() as fake:
+                await engine(store, fake).handle(leak(path="app"))
+                env = {
+                    "USER": "alice",
+                    "SLACK_BOT_TOKEN": fake.token,
+                    "CAMCANARY_SLACK_API_URL": fake.url,
+                }
+                args = ["killswitch", "trip", "app", "--reason", "contain it"]
+                args += ["--actor", "carol", "--config", str(config_file)]
+                result = await asyncio.to_thread(CliRunner().invoke, main, args, env=env)
+                await drain(sender(store, fake))
+                return result, [c.text or "" for c in fake.posted(thread=True)]
+        finally:
+            store.close()
+
+    result, replies = asyncio.run(scenario())
+
+    assert result.exit_code == 0, result.output
+    assert result.stdout == "app: armed -> tripped by carol: contain it\n"
+    assert "app: announced in 1 open incident thread" in result.stderr
+    assert len(replies) == 1
+    assert "kill switch `app` went armed → *tripped*" in replies[0]
+    assert "contain it" in replies[0]
+
+
+def test_without_slack_the_cli_announces_nothing(config_file: Path) -> None:
+    tripped = cli(config_file, "trip", "app", "--reason", "drill")
+
+    assert (tripped.exit_code, tripped.stderr) == (0, "")

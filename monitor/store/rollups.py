@@ -15,6 +15,7 @@ Histogram bucket 0 holds durations below ``EDGES[0]``, bucket k durations in
 from __future__ import annotations
 
 import bisect
+import functools
 import itertools
 import typing
 from collections.abc import Sequence
@@ -63,15 +64,18 @@ def bucket_start(at: datetime, resolution: int) -> int:
     return seconds - seconds % resolution
 
 
-def _insert(executor: Session | Connection) -> Any:
-    """The dialect's INSERT, which has ``on_conflict_do_update`` on both backends."""
+def _dialect(executor: Session | Connection) -> str:
+    """SQLite or PostgreSQL: both have ``INSERT ... ON CONFLICT DO UPDATE``."""
     bind = executor.get_bind() if isinstance(executor, Session) else executor
     name = bind.dialect.name
-    if name == "sqlite":
-        return sqlite.insert
-    if name == "postgresql":
-        return postgresql.insert
-    raise NotImplementedError(f"probe rollups need SQLite or PostgreSQL, not {name}")
+    if name not in ("sqlite", "postgresql"):
+        raise NotImplementedError(f"probe rollups need SQLite or PostgreSQL, not {name}")
+    return name
+
+
+def _insert(executor: Session | Connection) -> Any:
+    """The dialect's INSERT, which has ``on_conflict_do_update`` on both backends."""
+    return sqlite.insert if _dialect(executor) == "sqlite" else postgresql.insert
 
 
 def add_probe(
@@ -89,8 +93,9 @@ def add_probe(
     Rows are upserted in one fixed order (resolutions ascending, then latest), so
     concurrent writers on PostgreSQL queue instead of deadlocking.
     """
-    insert = _insert(executor)
-    h_column = H_COLUMNS[histogram_bucket(duration_s)]
+    counts, latest = _probe_upserts(_dialect(executor))
+    hit = H_COLUMNS[histogram_bucket(duration_s)]
+    histogram = {column: int(column == hit) for column in H_COLUMNS}
     rows = [
         {
             "resolution": resolution,
@@ -100,23 +105,32 @@ def add_probe(
             "verdict": verdict,
             "count": 1,
             "duration_sum": duration_s,
-            h_column: 1,
+            **histogram,
         }
         for resolution in RESOLUTIONS
     ]
-    stmt = insert(probe_rollups).values(rows)
+    executor.execute(counts, rows)
+    seen = (canary, path, profile, verdict, started_at)
+    executor.execute(latest, dict(zip(LATEST, seen, strict=True)))
+
+
+@functools.cache
+def _probe_upserts(dialect: str) -> tuple[Any, Any]:
+    """The two upserts of `add_probe`, built once per dialect with their values as bound
+    parameters: a statement with its rows in it (``.values([...])``) has no cache key,
+    so SQLAlchemy compiled both anew for every probe (most of a probe's recording CPU)."""
+    insert = sqlite.insert if dialect == "sqlite" else postgresql.insert
+    counts = insert(probe_rollups)
     c = probe_rollups.c
-    executor.execute(
-        stmt.on_conflict_do_update(
-            index_elements=list(KEY),
-            set_={
-                "count": c.count + stmt.excluded.count,
-                "duration_sum": c.duration_sum + stmt.excluded.duration_sum,
-                h_column: c[h_column] + stmt.excluded[h_column],
-            },
-        )
+    counts = counts.on_conflict_do_update(
+        index_elements=list(KEY),
+        set_={
+            "count": c.count + counts.excluded.count,
+            "duration_sum": c.duration_sum + counts.excluded.duration_sum,
+            **{h: c[h] + counts.excluded[h] for h in H_COLUMNS},
+        },
     )
-    _upsert_latest(executor, insert, [(canary, path, profile, verdict, started_at)])
+    return counts, _latest_upsert(insert(typing.cast(Table, ProbeLatestRow.__table__)))
 
 
 LATEST = ("canary", "path", "profile", "verdict", "last_at")
@@ -127,17 +141,20 @@ def _upsert_latest(
 ) -> None:
     latest = typing.cast(Table, ProbeLatestRow.__table__)
     stmt = insert(latest).values([dict(zip(LATEST, row, strict=True)) for row in rows])
-    executor.execute(
-        stmt.on_conflict_do_update(
-            index_elements=["canary", "path", "profile", "verdict"],
-            # Probes finish out of order: keep the later time (portable, no GREATEST).
-            set_={
-                "last_at": case(
-                    (stmt.excluded.last_at > latest.c.last_at, stmt.excluded.last_at),
-                    else_=latest.c.last_at,
-                )
-            },
-        )
+    executor.execute(_latest_upsert(stmt))
+
+
+def _latest_upsert(stmt: Any) -> Any:
+    latest = typing.cast(Table, ProbeLatestRow.__table__)
+    return stmt.on_conflict_do_update(
+        index_elements=["canary", "path", "profile", "verdict"],
+        # Probes finish out of order: keep the later time (portable, no GREATEST).
+        set_={
+            "last_at": case(
+                (stmt.excluded.last_at > latest.c.last_at, stmt.excluded.last_at),
+                else_=latest.c.last_at,
+            )
+        },
     )
 
 

@@ -3,6 +3,7 @@ probe history, incidents and kill switches."""
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
@@ -292,3 +293,27 @@ def test_verdict_counts_group_by_path_profile_and_verdict(store: Store) -> None:
         ("hub", "3g", "own"): 2,
         ("app", "good", "error"): 1,
     }
+
+
+def test_a_warm_store_records_a_probe_without_compiling_sql(
+    store: Store, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Every probe result is recorded (raw row, four rollup buckets, the latest-seen
+    # row). A statement with its rows written into it has no cache key, and compiling
+    # it anew for each probe was most of the recording's CPU.
+    own = Verdict.OWN
+    store.record(leak(verdict=own, source=None, path="app", profile="good"))  # warm
+    with caplog.at_level(logging.INFO, logger="sqlalchemy.engine.Engine"):
+        for k in range(3):
+            at = T0 + timedelta(minutes=k, seconds=k)
+            store.record(leak(verdict=own, source=None, path="app", profile="3g", at=at))
+    # SQLAlchemy logs how it got each statement: "[cached since ...]", or "[generated
+    # in ...]" (compiled now), or "[no key ...]" (uncacheable: compiled every time).
+    how = [m.split("]")[0] + "]" for r in caplog.records if (m := r.getMessage()).startswith("[")]
+    assert len(how) >= 9  # three statements a probe
+    assert [m for m in how if not m.startswith("[cached since")] == []
+    with store.engine.connect() as conn:
+        counts = conn.execute(
+            sa.text("SELECT count(*) FROM probe_rollups WHERE path = 'app' AND profile = '3g'")
+        ).scalar_one()
+    assert counts >= 4  # the probes did reach every resolution

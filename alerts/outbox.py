@@ -179,11 +179,20 @@ class OutboxSender:
         self._batch = batch
         self._clock = clock
         self._wake = asyncio.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None  # run()'s, once it runs
         self._stopping = False
 
     def wake(self) -> None:
-        """Deliver now rather than at the next poll (call after enqueueing)."""
-        self._wake.set()
+        """Deliver now rather than at the next poll (call after enqueueing).
+
+        Safe from any thread: the incident engine enqueues from worker threads, and an
+        asyncio.Event may only be set on its own loop's thread.
+        """
+        loop = self._loop
+        if loop is None or loop.is_closed() or _running_loop() is loop:
+            self._wake.set()
+        else:
+            loop.call_soon_threadsafe(self._wake.set)
 
     def stop(self) -> None:
         """End ``run`` after the message in flight (cancelling also works)."""
@@ -191,6 +200,7 @@ class OutboxSender:
         self._wake.set()
 
     async def run(self) -> None:
+        self._loop = asyncio.get_running_loop()
         self._stopping = False
         while not self._stopping:
             try:
@@ -327,3 +337,10 @@ class OutboxSender:
                     last_error=str(exc)[:500],
                 )
             )
+
+
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:  # a worker thread
+        return None

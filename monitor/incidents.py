@@ -19,11 +19,13 @@ report (``alerts.outbox``); the sender delivers them.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections import Counter
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -42,6 +44,7 @@ from monitor.store.models import IncidentRow
 from monitor.verdict import Verdict
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 CLEAN = frozenset({Verdict.OWN, Verdict.DEGRADED, Verdict.BLANK})
 WARNINGS = frozenset({Verdict.OWN_STALE, Verdict.DEGRADED, Verdict.ERROR})
@@ -85,6 +88,7 @@ class IncidentEngine:
         self._profiles = frozenset(profiles)
         self._wake = wake or (lambda: None)
         self._clock = clock
+        self._db = ThreadPoolExecutor(max_workers=1, thread_name_prefix="incidents-db")
 
     @property
     def store(self) -> Store:
@@ -93,24 +97,65 @@ class IncidentEngine:
     # -- probe results -------------------------------------------------------------
 
     async def handle(self, result: ProbeResult) -> int | None:
-        """Record ``result``; returns the incident id it joined, if it is a leak."""
+        """Record ``result``; returns the incident id it joined, if it is a leak.
+
+        Its database work runs on the engine's own thread, one call at a time and in
+        the order asked: off the event loop (milliseconds a result, which the probes
+        in flight would otherwise wait out), and serial, as it was on the loop.
+        """
         incident_id = None
         if result.verdict.is_leak:
             incident_id = await self._leak(result)
         else:
-            self._store.record(result)
-            self._clean_or_warning(result)
+            await self._in_db(self._record_clean, result)
         try:
             transition = await self._kill_switches.on_result(result)
         except KillSwitchError as exc:
             log.error("kill switch could not count the result for %s: %s", result.path, exc)
             transition = None
         if transition is not None:
-            self.announce(transition)
+            await self._in_db(self.announce, transition)
         self._wake()
         return incident_id
 
+    def close(self) -> None:
+        """End the engine's database thread, after the work already asked of it."""
+        self._db.shutdown(wait=True)
+
+    async def _in_db(self, call: Callable[..., T], *args: Any) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._db, call, *args)
+
+    def _record_clean(self, result: ProbeResult) -> None:
+        self._store.record(result)
+        self._clean_or_warning(result)
+
     async def _leak(self, result: ProbeResult) -> int:
+        key = f"{result.path}/{result.verdict}"
+        incident, opened, switch = await self._in_db(self._record_leak, result, key)
+        self._wake()
+        if opened:
+            await self._notify(AlertKind.INCIDENT_OPENED, incident, result, switch)
+        try:
+            transition = await self._kill_switches.on_leak(result, incident.id)
+        except KillSwitchError as exc:  # the switch was put back: the next leak retries
+            await self._notify(
+                AlertKind.KILL_SWITCH_FAILED, incident, result, switch, detail=str(exc)
+            )
+            await self._in_db(
+                self._reply,
+                incident.id,
+                f"incident:{incident.id}:ks-failed:{incident.hits}",
+                f":warning: kill switch for `{result.path}` could NOT be tripped: {exc}",
+            )
+            return incident.id
+        if transition is not None:
+            if not transition.dry_run and transition.to_state == TRIPPED:
+                await self._notify(AlertKind.KILL_SWITCH_TRIPPED, incident, result, TRIPPED)
+            await self._in_db(self.announce, transition, incident.id)
+        return incident.id
+
+    def _record_leak(self, result: ProbeResult, key: str) -> tuple[Incident, bool, str]:
+        """The incident joined (or opened), whether it was opened, the switch's state."""
         switch = self._kill_switches.state(result.path)
 
         def within(session: Session, incident: Incident, opened: bool) -> None:
@@ -132,29 +177,9 @@ class IncidentEngine:
             if payload is not None:
                 outbox.update_parent(conn, incident.id, payload, now)
 
-        key = f"{result.path}/{result.verdict}"
         incident, opened = self._store.add_leak(result, key=key, within=within)
         self._store.record(result, incident.id)
-        self._wake()
-        if opened:
-            await self._notify(AlertKind.INCIDENT_OPENED, incident, result, switch)
-        try:
-            transition = await self._kill_switches.on_leak(result, incident.id)
-        except KillSwitchError as exc:  # the switch was put back: the next leak retries
-            await self._notify(
-                AlertKind.KILL_SWITCH_FAILED, incident, result, switch, detail=str(exc)
-            )
-            self._reply(
-                incident.id,
-                f"incident:{incident.id}:ks-failed:{incident.hits}",
-                f":warning: kill switch for `{result.path}` could NOT be tripped: {exc}",
-            )
-            return incident.id
-        if transition is not None:
-            if not transition.dry_run and transition.to_state == TRIPPED:
-                await self._notify(AlertKind.KILL_SWITCH_TRIPPED, incident, result, TRIPPED)
-            self.announce(transition, incident.id)
-        return incident.id
+        return incident, opened, switch
 
     def _clean_or_warning(self, result: ProbeResult) -> None:
         if probe_side(result):

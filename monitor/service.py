@@ -294,6 +294,7 @@ class Monitor:
         await self._pool.close()
         for adapter in self._adapters.values():
             await adapter.close()
+        await asyncio.to_thread(self._engine.close)  # its last writes, then its thread
         await self._kill_switch.close()
         self.store.close()
 

@@ -59,6 +59,7 @@ bench: $(VENV)/.dev
 	$(BIN)/python bench/killswitch_latency.py
 	$(BIN)/python bench/proxy.py
 	$(BIN)/python bench/concurrency.py
+	$(BIN)/python bench/recording.py
 	$(BIN)/python bench/history.py --rows 1000000
 
 # Every fire drill on the full path x profile matrix (each one exits 1 if it fails).

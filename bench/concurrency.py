@@ -282,7 +282,7 @@ async def bench(
         fleet = [canaries[i % len(canaries)] for i in range(n)]
         async with ProxyPool() as pool:
             prober = snapshot_prober(reader, path, pool, args.deadline)
-            work = run_async(prober, [specs[i % len(specs)] for i in range(n)])
+            work = run_async(prober, [ProbeSpec(c, path, PROFILE) for c in fleet])
             bursts.append(await timed("asyncio Prober", n, pool, work))
         await asyncio.sleep(1.0)  # let the testbed's sockets settle between rounds
         if n <= args.naive_max:

@@ -360,6 +360,8 @@ class IncidentEngine:
     def announce(self, transition: Transition, incident_id: int | None = None) -> int:
         """A kill switch transition, as a reply and a parent edit in its path's threads
         (queued in the outbox); returns the number of threads, 0 without Slack."""
+        if self._slack is None:
+            return 0
         verb = "would go" if transition.dry_run else "went"
         text = (
             f":rotating_light: kill switch `{transition.path}` {verb} "
@@ -368,8 +370,6 @@ class IncidentEngine:
         )
         if transition.dry_run:
             text = f"[dry run] {text}"
-        if self._slack is None:
-            return 0
         stamp = f"{transition.at.timestamp():.6f}"
         threads = self._threads_of(transition.path, incident_id)
         for incident in threads:

@@ -69,10 +69,10 @@ class RtspFraming:
                     self._held = buf[i:]
                     break
                 head = buf[i : end + 4]
-                redirect = self._check_head(head)
+                redirect, body = self._check_head(head)
                 if redirect is not None:
                     return bytes(out), redirect
-                self._skip = len(head) + self._body_length(head)
+                self._skip = len(head) + body
         return bytes(out), None
 
     @staticmethod
@@ -81,28 +81,25 @@ class RtspFraming:
         if not (b"RTSP/".startswith(probe[:5]) or probe[:1].isupper()):
             raise GuardRefusal("the server's reply is not RTSP")
 
-    def _check_head(self, head: bytes) -> Redirect | None:
-        headers = {name.lower(): value for name, value in _HEADER.findall(head)}
-        status = _STATUS.match(head)
-        if status is not None:
-            code = int(status.group(1))
-            if 300 <= code < 400:
-                return Redirect(code, headers.get(b"location", b"").decode("latin-1"))
-            return None
-        if _REQUEST.match(head) is None:
-            raise GuardRefusal("the server's reply is not RTSP")
-        if head.startswith(b"REDIRECT "):
-            return Redirect(0, headers.get(b"location", b"").decode("latin-1"))
-        return None
-
     @staticmethod
-    def _body_length(head: bytes) -> int:
+    def _check_head(head: bytes) -> tuple[Redirect | None, int]:
+        """A redirect the head announces, else the length of the body that follows it."""
+        headers: dict[bytes, bytes] = {}
         for name, value in _HEADER.findall(head):
-            if name.lower() == b"content-length":
-                if not value.strip().isdigit():
-                    raise GuardRefusal("a malformed Content-Length")
-                return int(value)
-        return 0
+            headers.setdefault(name.lower(), value)  # the first of a repeated header
+        location = headers.get(b"location", b"").decode("latin-1")
+        status = _STATUS.match(head)
+        if status is not None and 300 <= int(status.group(1)) < 400:
+            return Redirect(int(status.group(1)), location), 0
+        if status is None:
+            if _REQUEST.match(head) is None:
+                raise GuardRefusal("the server's reply is not RTSP")
+            if head.startswith(b"REDIRECT "):
+                return Redirect(0, location), 0
+        length = headers.get(b"content-length", b"0").strip()
+        if not length.isdigit():
+            raise GuardRefusal("a malformed Content-Length")
+        return None, int(length)
 
 
 @dataclass(frozen=True, kw_only=True)

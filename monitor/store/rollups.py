@@ -64,18 +64,22 @@ def bucket_start(at: datetime, resolution: int) -> int:
     return seconds - seconds % resolution
 
 
+# Both dialects have ``INSERT ... ON CONFLICT DO UPDATE``.
+_INSERTS: dict[str, Any] = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}
+
+
 def _dialect(executor: Session | Connection) -> str:
-    """SQLite or PostgreSQL: both have ``INSERT ... ON CONFLICT DO UPDATE``."""
+    """The executor's dialect name, if the rollups support it (SQLite or PostgreSQL)."""
     bind = executor.get_bind() if isinstance(executor, Session) else executor
     name = bind.dialect.name
-    if name not in ("sqlite", "postgresql"):
+    if name not in _INSERTS:
         raise NotImplementedError(f"probe rollups need SQLite or PostgreSQL, not {name}")
     return name
 
 
 def _insert(executor: Session | Connection) -> Any:
     """The dialect's INSERT, which has ``on_conflict_do_update`` on both backends."""
-    return sqlite.insert if _dialect(executor) == "sqlite" else postgresql.insert
+    return _INSERTS[_dialect(executor)]
 
 
 def add_probe(
@@ -119,7 +123,7 @@ def _probe_upserts(dialect: str) -> tuple[Any, Any]:
     """The two upserts of `add_probe`, built once per dialect with their values as bound
     parameters: a statement with its rows in it (``.values([...])``) has no cache key,
     so SQLAlchemy compiled both anew for every probe (most of a probe's recording CPU)."""
-    insert = sqlite.insert if dialect == "sqlite" else postgresql.insert
+    insert = _INSERTS[dialect]
     counts = insert(probe_rollups)
     c = probe_rollups.c
     counts = counts.on_conflict_do_update(

@@ -39,7 +39,7 @@ from sqlalchemy.schema import CreateIndex
 
 from monitor.config import CanaryConfig, PathConfig, WebConfig
 from monitor.killswitch import RecordKillSwitch
-from monitor.killswitch.service import KillSwitchService
+from monitor.killswitch.machine import KillSwitchService
 from monitor.store import Store
 from monitor.store.history import OUTCOMES, PLANS, WINDOWS, History, PathHistory, outcome_of
 from monitor.store.models import ProbeResultRow

@@ -30,7 +30,7 @@ import httpx
 
 from monitor.config import CanaryConfig, KillSwitchConfig, PathConfig
 from monitor.killswitch import build_kill_switch
-from monitor.killswitch.service import KillSwitchService
+from monitor.killswitch.machine import KillSwitchService
 from monitor.results import ProbeResult
 from monitor.store import ARMED, TRIPPED, Store
 from monitor.verdict import Verdict

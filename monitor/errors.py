@@ -7,9 +7,9 @@
     │                         (``permanent``: retrying the same call cannot help)
     ├── KillSwitchStateError  a kill-switch transition was refused (wrong state, four
     │                         eyes, unknown path); ``path`` and ``state`` say where
-    ├── BrowserError          no usable Chromium (monitor.browser), every candidate named
-    ├── AccessError           a user or token operation cannot be done (monitor.web.accounts)
-    └── TestbedProcessError   a drill's testbed process did not start (monitor.drill_testbed)
+    ├── BrowserError          no usable Chromium (monitor.paths.chromium), every candidate named
+    ├── AccessError           a user or token operation cannot be done (monitor.store.accounts)
+    └── TestbedProcessError   a drill's testbed process did not start (drills.testbed_process)
 
 Errors that belong to one module live there and are listed here.
 

@@ -2,7 +2,7 @@
 
 Polls ``GET {url}/{path}`` for each testbed path every ``interval_s`` with
 ``If-None-Match`` and applies the answer to the cloud's switch, failing safe as the
-endpoint documents (`monitor.web.killswitch_api`): ``404`` means tripped; any other
+endpoint documents (`monitor.web.api.killswitch`): ``404`` means tripped; any other
 failure keeps the last state received, and a path never heard of stays tripped.
 ``verifying`` serves canary tenants only, which here is every tenant.
 """

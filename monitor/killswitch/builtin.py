@@ -1,7 +1,7 @@
 """``builtin``: the platform's integration gateways poll camcanary for the state.
 
 The state lives in camcanary's database (the state machine writes it); the web app
-serves it at ``GET /api/v1/killswitch/{path}`` (see `monitor.web.killswitch_api`),
+serves it at ``GET /api/v1/killswitch/{path}`` (see `monitor.web.api.killswitch`),
 so applying a state calls nothing: the next poll sees it.
 """
 

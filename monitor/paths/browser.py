@@ -1,6 +1,6 @@
 """``browser``: a web viewer in Chromium, driven by Playwright, as a customer sees it.
 
-One Chromium per probe (`monitor.browser.launch_chromium`: its own process group,
+One Chromium per probe (`monitor.paths.chromium.launch_chromium`: its own process group,
 killed whole after the probe, also on cancellation). Steps: open ``url``, run the
 configured ``login`` steps (fill the canary's token / camera id / a literal, click),
 wait for ``selector`` (``<img>``, ``<canvas>`` or ``<video>``) to show pixels, then
@@ -31,10 +31,10 @@ from playwright.async_api import Browser, Page, Request, Response, Route, async_
 from playwright.async_api import Error as PlaywrightError
 from playwright.async_api import TimeoutError as PlaywrightTimeout
 
-from monitor.browser import BrowserError, find_chromium, launch_chromium
 from monitor.config import CanaryConfig, PathConfig
 from monitor.network import PROFILES
 from monitor.paths.base import Capture, CaptureFailure, IntegrationPath, Router
+from monitor.paths.chromium import BrowserError, find_chromium, launch_chromium
 from monitor.paths.streams import default_port
 
 JPEG_QUALITY: Final = 90

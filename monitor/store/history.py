@@ -3,7 +3,7 @@
 Charts and the overview read ``probe_rollups`` (see ``store/rollups.py``) and
 ``probe_latest`` only, so their cost follows the window, not the raw row count. Raw
 rows (pages, incident evidence, retention, rebuilds) are ``ProbeLog``'s, in
-``store/probe_log.py``; value types live in ``store/views.py`` and are re-exported here.
+``store/probes.py``; value types live in ``store/views.py`` and are re-exported here.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from sqlalchemy import Engine, Table, func, or_, select
 
 from monitor.store import rollups
 from monitor.store.models import CanaryRow, EventRow, PathRow, ProbeLatestRow, probe_rollups
-from monitor.store.probe_log import ProbeLog
+from monitor.store.probes import ProbeLog
 from monitor.store.rollups import HOUR, MINUTE, QUARTER, SIX_HOURS, bucket_start
 from monitor.store.views import (
     EVENT_KINDS,

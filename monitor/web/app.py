@@ -7,10 +7,10 @@ from types import TracebackType
 
 from aiohttp import web
 
-from monitor.web.accounts import Accounts
-from monitor.web.auth import ACCOUNTS, auth_middleware
+from monitor.store.accounts import Accounts
+from monitor.web.api.killswitch import install_killswitch_routes
+from monitor.web.auth.guard import ACCOUNTS, auth_middleware
 from monitor.web.context import CONTEXT, WebContext
-from monitor.web.killswitch_api import install_killswitch_routes
 from monitor.web.slack_actions import SlackActions, install_slack_routes
 
 
@@ -20,10 +20,10 @@ async def healthz(request: web.Request) -> web.Response:
 
 def create_app(ctx: WebContext, slack_actions: SlackActions | None = None) -> web.Application:
     """The whole web face: access control, JSON API, /metrics, kill switch flags,
-    Slack actions and (when ``monitor.web.pages`` exists) the dashboard pages."""
-    from monitor.web.api import install_api_routes
-    from monitor.web.login import install_login_routes
-    from monitor.web.metrics_endpoint import install_metrics_route
+    Slack actions and (when ``monitor.web.pages.routes`` exists) the dashboard pages."""
+    from monitor.web.api.routes import install_api_routes
+    from monitor.web.auth.login import install_login_routes
+    from monitor.web.metrics import install_metrics_route
 
     app = web.Application(client_max_size=64 * 1024, middlewares=[auth_middleware])
     app[CONTEXT] = ctx
@@ -35,8 +35,8 @@ def create_app(ctx: WebContext, slack_actions: SlackActions | None = None) -> we
     install_login_routes(app)
     install_api_routes(app)
     install_metrics_route(app)
-    if importlib.util.find_spec("monitor.web.pages") is not None:
-        from monitor.web.pages import install_page_routes
+    if importlib.util.find_spec("monitor.web.pages.routes") is not None:
+        from monitor.web.pages.routes import install_page_routes
 
         install_page_routes(app, ctx)
     return app

@@ -16,14 +16,14 @@ from typing import TYPE_CHECKING, Final
 from aiohttp import web
 
 from monitor.config import WebConfig
-from monitor.killswitch.service import KillSwitchService
+from monitor.killswitch.machine import KillSwitchService
 from monitor.store import Store
 
 if TYPE_CHECKING:
     from alerts.evidence import EvidenceVault
     from canaries import Codebook
     from monitor.incidents import IncidentEngine
-    from monitor.metrics import Metrics
+    from monitor.service.metrics import Metrics
     from monitor.store.history import History
 
 

@@ -28,7 +28,7 @@ from alerts.outbox import insert_ignore
 from alerts.tables import actions as actions_table
 from monitor.errors import CamcanaryError
 from monitor.incidents import IncidentEngine
-from monitor.killswitch.service import KillSwitchService
+from monitor.killswitch.machine import KillSwitchService
 
 log = logging.getLogger(__name__)
 MAX_BODY_BYTES: Final = 64 * 1024

@@ -1,6 +1,6 @@
 """The files in docker/ are valid and speak only camcanary's real metrics: Prometheus
 config and rules pass promtool (including the rules' unit tests), the Grafana
-dashboard is valid JSON, every metric they name is one ``monitor.metrics`` exports,
+dashboard is valid JSON, every metric they name is one ``monitor.service.metrics`` exports,
 and the example service config passes ``camcanary config check``."""
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import yaml
 from click.testing import CliRunner
 
 from monitor.cli import main
-from monitor.metrics import METRIC_NAMES
+from monitor.service.metrics import METRIC_NAMES
 
 DOCKER = Path(__file__).parents[2] / "docker"
 PROMTOOL = shutil.which("promtool") or "/usr/bin/promtool"

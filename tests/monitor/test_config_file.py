@@ -77,7 +77,7 @@ def test_good_file_loads_into_a_frozen_config_with_defaults(tmp_path: Path) -> N
     assert config.killswitch.kind == "webhook"
     assert config.killswitch.secret is not None
     assert config.killswitch.secret.get_secret_value() == "switch-secret"
-    # Defaults, declared once in monitor/config.py.
+    # Defaults, declared once in monitor/config/.
     assert config.profiles == ("good", "3g")
     assert config.schedule.interval_s == 30.0
     assert config.schedule.jitter_s == 5.0

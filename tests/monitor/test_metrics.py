@@ -16,9 +16,9 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from monitor.config import parse_config
-from monitor.metrics import METRIC_NAMES, Metrics
 from monitor.results import ProbeResult
 from monitor.service import Monitor
+from monitor.service.metrics import METRIC_NAMES, Metrics
 from monitor.verdict import Verdict
 from monitor.web import WebServer, create_app
 from testbed import TestbedCloud, TestbedServer

@@ -22,11 +22,11 @@ from alerts.blocks import ACK, APPROVE, REENABLE, SILENCE, TRIP
 from monitor.config import IncidentsConfig
 from monitor.incidents import IncidentEngine
 from monitor.killswitch import RecordKillSwitch
-from monitor.killswitch.service import KillSwitchService
+from monitor.killswitch.machine import KillSwitchService
 from monitor.store import Store
+from monitor.store.accounts import Accounts
 from monitor.verdict import Verdict
 from monitor.web import WebServer, create_app
-from monitor.web.accounts import Accounts
 from monitor.web.context import WebContext
 from monitor.web.slack_actions import SlackActions
 from testbed.fake_slack import FakeSlack

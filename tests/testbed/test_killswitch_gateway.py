@@ -12,7 +12,7 @@ import pytest
 
 from monitor.config import CanaryConfig, PathConfig
 from monitor.killswitch import BuiltinKillSwitch
-from monitor.killswitch.service import KillSwitchService
+from monitor.killswitch.machine import KillSwitchService
 from monitor.store import Store
 from monitor.web import WebServer, create_app
 from monitor.web.context import WebContext

@@ -16,7 +16,7 @@ from sqlalchemy.exc import DBAPIError
 from monitor.config import CanaryConfig, PathConfig
 from monitor.errors import KillSwitchError, KillSwitchStateError
 from monitor.killswitch import KillSwitchBackend, RecordKillSwitch
-from monitor.killswitch.service import KillSwitchService, Transition
+from monitor.killswitch.machine import KillSwitchService, Transition
 from monitor.results import ProbeResult
 from monitor.store import Store
 from monitor.verdict import Verdict

@@ -30,7 +30,7 @@ from monitor.network import (
     open_backend,
     toxiproxy_json,
 )
-from monitor.network.toxiproxy_api import toxiproxy_app
+from testbed.toxiproxy_api import toxiproxy_app
 
 T = TypeVar("T")
 

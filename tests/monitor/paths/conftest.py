@@ -136,7 +136,7 @@ def testbed() -> Testbed:
 
 
 def processes_in_session(sid: int) -> list[int]:
-    """Live pids whose session id is ``sid`` (a Chromium launched by monitor.browser)."""
+    """Live pids whose session id is ``sid`` (a Chromium launched by monitor.paths.chromium)."""
     found = []
     for entry in os.listdir("/proc"):
         if not entry.isdigit():

@@ -16,11 +16,11 @@ from aiohttp import web
 from pydantic import SecretStr
 
 from canaries import Codebook, Reader, render
-from monitor import browser
-from monitor.browser import BrowserError, find_chromium
 from monitor.config import CanaryConfig, PathConfig
 from monitor.paths import Capture, CaptureFailure
+from monitor.paths import chromium as browser
 from monitor.paths.browser import BrowserPath
+from monitor.paths.chromium import BrowserError, find_chromium
 from monitor.verdict import Verdict, classify
 from testbed.serving import serve
 

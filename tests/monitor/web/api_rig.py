@@ -24,12 +24,12 @@ from aiohttp import web
 
 from monitor.config import CanaryConfig, PathConfig, WebConfig
 from monitor.killswitch import RecordKillSwitch
-from monitor.killswitch.service import KillSwitchService
+from monitor.killswitch.machine import KillSwitchService
 from monitor.results import ProbeResult
 from monitor.store import Store
+from monitor.store.accounts import Accounts
 from monitor.verdict import Verdict
 from monitor.web import WebServer, create_app
-from monitor.web.accounts import Accounts
 from monitor.web.context import WebContext
 
 # Real time (to the minute): kill-switch audit rows are stamped with the wall clock.

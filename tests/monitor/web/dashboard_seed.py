@@ -41,16 +41,16 @@ from canaries import Codebook, render
 from monitor.config import CanaryConfig, PathConfig, WebConfig
 from monitor.incidents import IncidentEngine
 from monitor.killswitch import RecordKillSwitch
-from monitor.killswitch.service import KillSwitchService
+from monitor.killswitch.machine import KillSwitchService
 from monitor.results import ProbeResult
 from monitor.store import Store
+from monitor.store.accounts import Accounts
+from monitor.store.evidence_views import one_evidence, record_view
 from monitor.store.history import History
 from monitor.verdict import Verdict
-from monitor.web.accounts import Accounts
 from monitor.web.app import create_app
 from monitor.web.context import WebContext
-from monitor.web.evidence_audit import one_evidence, record_view
-from monitor.web.pages_base import CODEBOOK
+from monitor.web.pages.base import CODEBOOK
 
 SECRET = b"dashboard tests: deployment secret"
 EVIDENCE_KEY = bytes(range(32))

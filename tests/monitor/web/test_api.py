@@ -188,7 +188,7 @@ def test_canaries_with_their_last_own_frame(served: Rig) -> None:
 
 
 def test_the_openapi_document_describes_every_route(served: Rig) -> None:
-    from monitor.web.api import ROUTES
+    from monitor.web.api.routes import ROUTES
 
     document = httpx.get(served.url + "/api/v1/openapi.json", timeout=20).json()
     assert document["openapi"].startswith("3.1")

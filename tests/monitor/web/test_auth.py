@@ -12,9 +12,9 @@ import pytest
 import sqlalchemy as sa
 
 from monitor.config import WebConfig
-from monitor.web.accounts import Accounts, digest
-from monitor.web.api import ROUTES
-from monitor.web.api_base import PREFIX
+from monitor.store.accounts import Accounts, digest
+from monitor.web.api.base import PREFIX
+from monitor.web.api.routes import ROUTES
 from tests.monitor.web.api_rig import Rig, rig
 
 VALID_BODY = {"reason": "drill", "kind": "deploy", "title": "v1.2.3"}

@@ -10,7 +10,7 @@ from click.testing import CliRunner
 
 from monitor.cli import main
 from monitor.store import Store
-from monitor.web.accounts import Accounts
+from monitor.store.accounts import Accounts
 
 
 def _config(tmp_path: Path) -> tuple[Path, str]:

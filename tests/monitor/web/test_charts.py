@@ -8,8 +8,15 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from monitor.web.charts import OUTCOMES, Bucket, Marker, nice_ceiling, outcome_chart, time_ticks
-from monitor.web.charts_latency import Latency, latency_chart
+from monitor.web.pages.charts import (
+    OUTCOMES,
+    Bucket,
+    Marker,
+    nice_ceiling,
+    outcome_chart,
+    time_ticks,
+)
+from monitor.web.pages.latency import Latency, latency_chart
 
 SVG = ""  # inline SVG in HTML: no namespace
 SINCE = datetime(2026, 11, 22, 9, 0, tzinfo=UTC)

@@ -10,7 +10,7 @@ import skimage.data
 from PIL import Image, ImageDraw, ImageFont
 from skimage.metrics import structural_similarity
 
-from monitor.web.evidence_view import (
+from monitor.web.pages.evidence import (
     BLOCKS_WIDE,
     EvidenceImageError,
     RevealGrants,

@@ -18,11 +18,11 @@ from PIL import Image
 from skimage.metrics import structural_similarity
 
 from canaries import Codebook, render
+from monitor.store.evidence_views import StoredEvidence, views_of
 from monitor.store.history import ProbeRecord
-from monitor.web.evidence_audit import StoredEvidence, views_of
-from monitor.web.evidence_view import RevealGrants, as_png
-from monitor.web.pages_base import GRANTS
-from monitor.web.pages_incident import pair
+from monitor.web.pages.base import GRANTS
+from monitor.web.pages.evidence import RevealGrants, as_png
+from monitor.web.pages.incident import pair
 from tests.monitor.web.dashboard_seed import (
     SECRET,
     SLACK_CHANNEL,

@@ -1,6 +1,6 @@
 """Access control: users, hashed API tokens, browser sessions.
 
-Credentials are stored only as SHA-256 hex digests (``monitor.web.accounts``).
+Credentials are stored only as SHA-256 hex digests (``monitor.store.accounts``).
 
 Revision ID: 0005
 Revises: 0004

@@ -1,0 +1,179 @@
+"""Prometheus metrics of one monitor, in its own registry (never the global one).
+
+Counted as probes finish (``Metrics.observe``, called by ``Monitor.run_probe``):
+
+* ``camcanary_probes_total{path,profile,verdict}``: probes by verdict;
+* ``camcanary_probe_duration_seconds{path,profile}``: histogram of probe durations;
+* ``camcanary_scheduler_lag_seconds``: histogram of how late scheduled probes start.
+
+Read from the database at scrape time (``StoreCollector``: small indexed queries), so
+they are right across restarts and replicas:
+
+* ``camcanary_open_incidents{path}``: open incidents (0 for quiet paths);
+* ``camcanary_killswitch_state{path,state}``: 1 for the current state, 0 for the others;
+* ``camcanary_outbox_depth``: alert messages waiting to be delivered;
+* ``camcanary_outbox_dead``: alert messages given up on (a permanent Slack error);
+* ``camcanary_last_success_timestamp_seconds{path}``: Unix time of the last probe that
+  was not ``error``, so a silent monitor or a dead path is itself alertable;
+* ``camcanary_store_up``: 1 when the queries above succeeded, 0 when the database failed.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Sequence
+from typing import Final
+
+import sqlalchemy as sa
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+from sqlalchemy.exc import SQLAlchemyError
+
+from alerts.outbox import DEAD, PENDING, SENDING
+from alerts.tables import outbox
+from monitor.results import ProbeResult
+from monitor.store.killswitch import STATES
+from monitor.store.models import IncidentRow, KillSwitchRow, ProbeLatestRow
+from monitor.verdict import Verdict
+
+log = logging.getLogger(__name__)
+
+# Probe durations: a snapshot over loopback takes milliseconds, a 3g HLS probe tens of
+# seconds; the deadline (default 20 s) caps the top.
+DURATION_BUCKETS: Final = (0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 15.0, 30.0, 60.0)
+LAG_BUCKETS: Final = (0.01, 0.05, 0.1, 0.5, 1.0, 2.0, 5.0, 15.0, 60.0)
+METRIC_NAMES: Final = (
+    "camcanary_probes_total",
+    "camcanary_probe_duration_seconds",
+    "camcanary_scheduler_lag_seconds",
+    "camcanary_open_incidents",
+    "camcanary_killswitch_state",
+    "camcanary_outbox_depth",
+    "camcanary_outbox_dead",
+    "camcanary_last_success_timestamp_seconds",
+    "camcanary_store_up",
+)
+CONTENT_TYPE: Final = "text/plain; version=0.0.4; charset=utf-8"
+
+
+class StoreCollector(Collector):
+    """The gauges that live in the database, queried at each scrape."""
+
+    def __init__(self, engine: sa.Engine, paths: Sequence[str]) -> None:
+        self._engine = engine
+        self._paths = tuple(paths)
+
+    def collect(self) -> Iterable[Metric]:
+        up = GaugeMetricFamily("camcanary_store_up", "1 if the database answered this scrape")
+        try:
+            families = self._query()
+        except SQLAlchemyError as exc:
+            log.error("metrics: the database failed: %s", exc)
+            up.add_metric([], 0)
+            return [up]
+        up.add_metric([], 1)
+        return [*families, up]
+
+    def _query(self) -> list[Metric]:
+        with self._engine.connect() as conn:
+            incidents = dict(
+                conn.execute(
+                    sa.select(IncidentRow.path, sa.func.count())
+                    .where(IncidentRow.status == "open")
+                    .group_by(IncidentRow.path)
+                ).all()
+            )
+            switches = dict(conn.execute(sa.select(KillSwitchRow.path, KillSwitchRow.state)).all())
+            depth = conn.scalar(
+                sa.select(sa.func.count()).where(outbox.c.status.in_((PENDING, SENDING)))
+            )
+            dead = conn.scalar(sa.select(sa.func.count()).where(outbox.c.status == DEAD))
+            last = dict(
+                conn.execute(
+                    sa.select(ProbeLatestRow.path, sa.func.max(ProbeLatestRow.last_at))
+                    .where(ProbeLatestRow.verdict != str(Verdict.ERROR))
+                    .group_by(ProbeLatestRow.path)
+                ).all()
+            )
+        paths = sorted(set(self._paths) | set(incidents) | set(switches))
+        open_incidents = GaugeMetricFamily(
+            "camcanary_open_incidents", "Open leak incidents", labels=["path"]
+        )
+        for path in paths:
+            open_incidents.add_metric([path], incidents.get(path, 0))
+        state = GaugeMetricFamily(
+            "camcanary_killswitch_state",
+            "Kill switch state of each path: 1 for the current state",
+            labels=["path", "state"],
+        )
+        for path, current in sorted(switches.items()):
+            for name in STATES:
+                state.add_metric([path, name], 1 if current == name else 0)
+        success = GaugeMetricFamily(
+            "camcanary_last_success_timestamp_seconds",
+            "Unix time of the last probe of the path that was not an error",
+            labels=["path"],
+        )
+        for path, at in sorted(last.items()):
+            success.add_metric([path], at.timestamp())
+        return [
+            open_incidents,
+            state,
+            GaugeMetricFamily(
+                "camcanary_outbox_depth", "Alert messages waiting for delivery", value=depth or 0
+            ),
+            GaugeMetricFamily(
+                "camcanary_outbox_dead", "Alert messages given up on", value=dead or 0
+            ),
+            success,
+        ]
+
+
+class Metrics:
+    """One monitor's metrics; ``exposition()`` renders the text format (blocking I/O)."""
+
+    def __init__(
+        self,
+        engine: sa.Engine | None,
+        paths: Sequence[str] = (),
+        profiles: Sequence[str] = (),
+    ) -> None:
+        self.registry = CollectorRegistry()
+        self.probes = Counter(
+            "camcanary_probes",
+            "Probes finished, by verdict",
+            ["path", "profile", "verdict"],
+            registry=self.registry,
+        )
+        self.duration = Histogram(
+            "camcanary_probe_duration_seconds",
+            "Probe duration, from start to verdict",
+            ["path", "profile"],
+            buckets=DURATION_BUCKETS,
+            registry=self.registry,
+        )
+        self.lag = Histogram(
+            "camcanary_scheduler_lag_seconds",
+            "How late scheduled probes start after their planned time",
+            buckets=LAG_BUCKETS,
+            registry=self.registry,
+        )
+        # Every series exists from the start, so rate() and absent() work from zero.
+        for path in paths:
+            for profile in profiles:
+                self.duration.labels(path, profile)
+                for verdict in Verdict:
+                    self.probes.labels(path, profile, str(verdict))
+        if engine is not None:
+            self.registry.register(StoreCollector(engine, paths))
+
+    def observe(self, result: ProbeResult) -> None:
+        self.probes.labels(result.path, result.profile, str(result.verdict)).inc()
+        self.duration.labels(result.path, result.profile).observe(result.duration_s)
+
+    def observe_lag(self, seconds: float) -> None:
+        self.lag.observe(max(0.0, seconds))
+
+    def exposition(self) -> bytes:
+        return generate_latest(self.registry)

@@ -13,7 +13,7 @@ from typing import Any
 
 # action_id of each button; the value is JSON {"incident": id, "path": path}.
 ACK, TRIP, REENABLE, APPROVE, SILENCE = "ack", "trip", "reenable", "approve", "silence"
-SEVERITY = {"foreign": "CRITICAL", "spliced": "CRITICAL", "foreign_canary": "HIGH"}
+SEVERITY_LABEL = {"foreign": "CRITICAL", "spliced": "CRITICAL", "foreign_canary": "HIGH"}
 
 
 @dataclass(frozen=True)
@@ -42,7 +42,7 @@ def _when(moment: datetime) -> str:
 
 
 def headline(view: IncidentView) -> str:
-    state = "RESOLVED" if view.status == "resolved" else SEVERITY.get(view.kind, "HIGH")
+    state = "RESOLVED" if view.status == "resolved" else SEVERITY_LABEL.get(view.kind, "HIGH")
     return f"[{state}] privacy leak on path {view.path}: {view.kind} (incident #{view.id})"
 
 
@@ -50,7 +50,7 @@ def incident_message(view: IncidentView) -> dict[str, Any]:
     """The parent message of an incident's thread."""
     whose = ", ".join(view.sources) if view.sources else "no canary (a real picture?)"
     fields = [
-        ("Severity", SEVERITY.get(view.kind, "HIGH")),
+        ("Severity", SEVERITY_LABEL.get(view.kind, "HIGH")),
         ("Path", view.path),
         ("Leak kind", view.kind),
         ("Seen by canary", ", ".join(view.canaries)),

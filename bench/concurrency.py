@@ -50,10 +50,11 @@ import httpx
 
 from canaries import Codebook, Reader
 from monitor.config import CanaryConfig, PathConfig
+from monitor.judge import classify
 from monitor.network import PROFILES, ProxyPool
 from monitor.paths import PATH_KINDS
 from monitor.probe import Prober, ProbeSpec
-from monitor.verdict import Verdict, classify
+from monitor.verdict import Verdict
 
 PROFILE = "3g"
 STALE_AFTER_S = 60.0

@@ -41,10 +41,11 @@ from monitor.config import CanaryConfig, PathConfig, WebConfig
 from monitor.killswitch import RecordKillSwitch
 from monitor.killswitch.machine import KillSwitchService
 from monitor.store import Store
-from monitor.store.history import OUTCOMES, PLANS, WINDOWS, History, PathHistory, outcome_of
+from monitor.store.history import PLANS, WINDOWS, History, PathHistory
 from monitor.store.models import ProbeResultRow
 from monitor.store.rollups import bucket_start, percentiles
 from monitor.store.rollups import histogram_bucket as hbucket
+from monitor.verdict import OUTCOMES, outcome_of
 from monitor.web import create_app
 from monitor.web.context import WebContext
 

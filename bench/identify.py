@@ -6,7 +6,7 @@ Prints three markdown tables, every figure measured in this run:
 
 - **robustness**: own frames (a random fleet canary at a random time, 1280x720) through
   each degradation of ``testbed.degrade.DEGRADATIONS`` (and ``clean``: JPEG q80), then
-  ``monitor.verdict.classify``; stale replays (clean, 2 min to 6 d 23 h old, stale after
+  ``monitor.judge.classify``; stale replays (clean, 2 min to 6 d 23 h old, stale after
   60 s) must read ``own_stale``;
 - **leaks**: another canary's frame, 40% splices of another canary and of a natural
   photo, natural photos in colour and as grey thumbnails (``testbed.corpus``);
@@ -41,7 +41,8 @@ import numpy as np
 from PIL import Image
 
 from canaries import Codebook, Reader, render
-from monitor.verdict import Judgement, Verdict, classify
+from monitor.judge import classify
+from monitor.verdict import Judgement, Verdict
 from testbed.corpus import natural_crops, sources_used
 from testbed.degrade import DEGRADATIONS, Degradation, grey_thumbnail, jpeg, splice
 

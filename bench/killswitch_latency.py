@@ -32,8 +32,8 @@ from monitor.config import CanaryConfig, KillSwitchConfig, PathConfig
 from monitor.killswitch import build_kill_switch
 from monitor.killswitch.machine import KillSwitchService
 from monitor.results import ProbeResult
-from monitor.store import ARMED, TRIPPED, Store
-from monitor.verdict import Verdict
+from monitor.store import Store
+from monitor.verdict import KillSwitchState, Verdict
 from monitor.web import WebServer, create_app
 from monitor.web.context import WebContext
 from testbed import TestbedCloud, TestbedServer
@@ -73,8 +73,10 @@ async def measure(
     to_tripped, to_refused = [], []
     try:
         for _ in range(runs):
-            store.set_kill_switch("hub", ARMED, "bench: re-armed", expect=TRIPPED)
-            await backend.apply("hub", ARMED, "bench: re-armed")
+            store.set_kill_switch(
+                "hub", KillSwitchState.ARMED, "bench: re-armed", expect=KillSwitchState.TRIPPED
+            )
+            await backend.apply("hub", KillSwitchState.ARMED, "bench: re-armed")
             if refused is not None:
                 # The gateway must see armed before the next run; it is polled from outside.
                 while await refused():  # noqa: ASYNC110
@@ -84,7 +86,7 @@ async def measure(
             began = time.perf_counter()
             transition = await service.on_leak(LEAK, incident.id)
             to_tripped.append(time.perf_counter() - began)
-            if transition is None or transition.to_state != TRIPPED:
+            if transition is None or transition.to_state != KillSwitchState.TRIPPED:
                 raise RuntimeError(f"the bench expected a trip, got {transition}")
             if refused is not None:
                 while not await refused():  # noqa: ASYNC110

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from typing import Any, TextIO
 
 from monitor.results import ProbeResult
-from monitor.verdict import Verdict
+from monitor.verdict import LEAKS, Verdict
 from testbed import Bug
 
 COLUMNS = (
@@ -84,15 +84,12 @@ class Tracker:
         return {path: sorted(profiles) for path, profiles in sorted(found.items())}
 
 
-LEAKS = tuple(v for v in Verdict if v.is_leak)
-
-
 def evaluate(
     tracker: Tracker, switches: dict[str, str], *, budget_s: float, coverage: int
 ) -> dict[str, Any]:
     """The drill's report; ``passed`` is True when the findings match the bug exactly."""
     bug = tracker.bug
-    leaks, stale = tracker.paths_with(LEAKS), tracker.paths_with((Verdict.OWN_STALE,))
+    leaks, stale = tracker.paths_with(tuple(LEAKS)), tracker.paths_with((Verdict.OWN_STALE,))
     expected_leak = bug.path if bug.symptom == "leak" else None
     false_leaks = [path for path in leaks if path != expected_leak]
     seconds = None
@@ -170,7 +167,7 @@ def progress_line(tracker: Tracker, switches: dict[str, str], elapsed: float, ph
     after = tracker.deployed_at is not None
     counts = tracker.after if after else tracker.before
     seen = sum(1 for cell in tracker.cells if counts[cell])
-    leaks = tracker.paths_with(LEAKS)
+    leaks = tracker.paths_with(tuple(LEAKS))
     stale = tracker.paths_with((Verdict.OWN_STALE,))
     tripped = [path for path, state in sorted(switches.items()) if state != "armed"]
     return (

@@ -15,10 +15,11 @@ from datetime import UTC, datetime
 
 from canaries import Reader
 from monitor.config import CanaryConfig, PathConfig
+from monitor.judge import classify
 from monitor.network import PROFILES, RouteBackend
 from monitor.paths import Capture, IntegrationPath
 from monitor.results import ProbeResult
-from monitor.verdict import Judgement, Verdict, classify
+from monitor.verdict import Judgement, Verdict, severity
 
 log = logging.getLogger(__name__)
 
@@ -142,20 +143,6 @@ class Prober:
         )
 
 
-# Worst first: a leak in any frame is a leak of the probe (foreign content above all),
-# then a replayed own frame, then damage; ``own`` only when every frame is own.
-SEVERITY: tuple[Verdict, ...] = (
-    Verdict.FOREIGN,
-    Verdict.SPLICED,
-    Verdict.FOREIGN_CANARY,
-    Verdict.OWN_STALE,
-    Verdict.DEGRADED,
-    Verdict.BLANK,
-    Verdict.ERROR,
-    Verdict.OWN,
-)
-
-
 def judge_frames(
     reader: Reader,
     frames: Sequence[bytes],
@@ -165,7 +152,7 @@ def judge_frames(
 ) -> tuple[int, Judgement]:
     """Classify every frame; the worst judgement by `SEVERITY` and its index (first wins)."""
     judged = [classify(reader, frame, expected, now, stale_after_s) for frame in frames]
-    index = min(range(len(judged)), key=lambda i: SEVERITY.index(judged[i].verdict))
+    index = min(range(len(judged)), key=lambda i: severity(judged[i].verdict))
     return index, judged[index]
 
 

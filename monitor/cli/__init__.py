@@ -23,7 +23,8 @@ from monitor.cli.killswitch import killswitch_group
 from monitor.cli.serve import serve_command
 from monitor.config import load_config
 from monitor.errors import CamcanaryError, ConfigError
-from monitor.verdict import Judgement, Verdict, classify
+from monitor.judge import classify
+from monitor.verdict import Judgement, Verdict
 
 
 class _Time(click.ParamType):  # type: ignore[type-arg]  # generic in click>=8.2

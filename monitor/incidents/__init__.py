@@ -41,14 +41,11 @@ from monitor.killswitch.machine import KillSwitchService, Transition
 from monitor.results import ProbeResult
 from monitor.store import Incident, Store
 from monitor.store.models import IncidentRow
-from monitor.verdict import Verdict
+from monitor.verdict import CLEAN, WARNINGS, KillSwitchState, Verdict
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-CLEAN = frozenset({Verdict.OWN, Verdict.DEGRADED, Verdict.BLANK})
-WARNINGS = frozenset({Verdict.OWN_STALE, Verdict.DEGRADED, Verdict.ERROR})
-TRIPPED = "tripped"
 EVIDENCE_PER_INCIDENT = 3  # frames kept per incident: enough to show, not a collection
 
 
@@ -149,8 +146,10 @@ class IncidentEngine:
             )
             return incident.id
         if transition is not None:
-            if not transition.dry_run and transition.to_state == TRIPPED:
-                await self._notify(AlertKind.KILL_SWITCH_TRIPPED, incident, result, TRIPPED)
+            if not transition.dry_run and transition.to_state == KillSwitchState.TRIPPED:
+                await self._notify(
+                    AlertKind.KILL_SWITCH_TRIPPED, incident, result, KillSwitchState.TRIPPED
+                )
             await self._in_db(self.announce, transition, incident.id)
         return incident.id
 

@@ -30,11 +30,7 @@ from monitor.killswitch.base import KillSwitchBackend
 from monitor.results import ProbeResult
 from monitor.store import Store
 from monitor.store.killswitch import (
-    ARMED,
     POLICY,
-    STATES,
-    TRIPPED,
-    VERIFYING,
     AuditRecord,
     Conflict,
     Ledger,
@@ -42,11 +38,10 @@ from monitor.store.killswitch import (
     Target,
     Transition,
 )
-from monitor.verdict import Verdict
+from monitor.verdict import CLEAN, KillSwitchState
 
 log = logging.getLogger(__name__)
 
-CLEAN = frozenset({Verdict.OWN, Verdict.DEGRADED, Verdict.BLANK})
 _ATTEMPTS = 20  # compare-and-set retries when another replica changed the row meanwhile
 
 
@@ -101,7 +96,9 @@ class KillSwitchService:
             action="trip",
             actor=POLICY,
             reason=reason,
-            target=lambda state: None if state == TRIPPED else TRIPPED,
+            target=lambda state: (
+                None if state == KillSwitchState.TRIPPED else KillSwitchState.TRIPPED
+            ),
             incident_id=incident_id,
             evidence=evidence,
         )
@@ -113,7 +110,7 @@ class KillSwitchService:
             return None
         # A cheap read first: almost every result arrives while the switch is armed,
         # and the counting below takes the database's write lock.
-        if await asyncio.to_thread(self.state, result.path) != VERIFYING:
+        if await asyncio.to_thread(self.state, result.path) != KillSwitchState.VERIFYING:
             return None
         if result.verdict.is_leak:
             return await self._change(
@@ -121,7 +118,9 @@ class KillSwitchService:
                 action="trip",
                 actor=POLICY,
                 reason=f"{result.verdict} seen by {result.canary} while verifying",
-                target=lambda state: TRIPPED if state == VERIFYING else None,
+                target=lambda state: (
+                    KillSwitchState.TRIPPED if state == KillSwitchState.VERIFYING else None
+                ),
                 evidence=_evidence(result),
             )
         if result.verdict not in CLEAN or result.profile not in self._profiles:
@@ -141,7 +140,9 @@ class KillSwitchService:
                 actor=POLICY,
                 reason=f"{self._clean_rounds} clean rounds across "
                 f"{', '.join(sorted(self._profiles))}",
-                target=lambda state: ARMED if state == VERIFYING else None,
+                target=lambda state: (
+                    KillSwitchState.ARMED if state == KillSwitchState.VERIFYING else None
+                ),
             )
         raise KillSwitchError(f"could not count a clean round for {result.path!r}: contention")
 
@@ -157,12 +158,19 @@ class KillSwitchService:
             action="trip",
             actor=actor,
             reason=reason,
-            target=lambda state: TRIPPED,
+            target=lambda state: KillSwitchState.TRIPPED,
             incident_id=incident_id,
             cancel_pending=True,
         )
         if transition is None:  # already tripped, nothing pending: idempotent
-            return Transition(path, TRIPPED, TRIPPED, actor, reason, datetime.now(UTC))
+            return Transition(
+                path,
+                KillSwitchState.TRIPPED,
+                KillSwitchState.TRIPPED,
+                actor,
+                reason,
+                datetime.now(UTC),
+            )
         return transition
 
     async def request_reenable(self, path: str, *, actor: str, reason: str) -> Transition:
@@ -176,7 +184,7 @@ class KillSwitchService:
             action="approve",
             actor=actor,
             reason="",
-            target=lambda state: VERIFYING,
+            target=lambda state: KillSwitchState.VERIFYING,
             approve=True,
         )
         if transition is None:  # approve never returns None from _change
@@ -241,11 +249,7 @@ def _evidence(result: ProbeResult) -> dict[str, Any]:
 
 
 __all__ = [
-    "ARMED",
     "POLICY",
-    "STATES",
-    "TRIPPED",
-    "VERIFYING",
     "AuditRecord",
     "KillSwitchService",
     "SwitchStatus",

@@ -33,9 +33,8 @@ from sqlalchemy.exc import SQLAlchemyError
 from alerts.outbox import DEAD, PENDING, SENDING
 from alerts.tables import outbox
 from monitor.results import ProbeResult
-from monitor.store.killswitch import STATES
 from monitor.store.models import IncidentRow, KillSwitchRow, ProbeLatestRow
-from monitor.verdict import Verdict
+from monitor.verdict import KillSwitchState, Verdict
 
 log = logging.getLogger(__name__)
 
@@ -108,7 +107,7 @@ class StoreCollector(Collector):
             labels=["path", "state"],
         )
         for path, current in sorted(switches.items()):
-            for name in STATES:
+            for name in tuple(KillSwitchState):
                 state.add_metric([path, name], 1 if current == name else 0)
         success = GaugeMetricFamily(
             "camcanary_last_success_timestamp_seconds",

@@ -23,10 +23,9 @@ from monitor.errors import StoreError
 from monitor.results import ProbeResult
 from monitor.store import rollups
 from monitor.store.models import CanaryRow, IncidentRow, KillSwitchRow, PathRow, ProbeResultRow
-from monitor.verdict import Verdict
+from monitor.verdict import KillSwitchState, Verdict
 
 MIGRATIONS = Path(__file__).parent / "migrations"
-ARMED, TRIPPED = "armed", "tripped"
 
 
 @dataclass(frozen=True)
@@ -120,7 +119,10 @@ class Store:
                 if session.get(KillSwitchRow, path.name) is None:
                     session.add(
                         KillSwitchRow(
-                            path=path.name, state=ARMED, changed_at=now, reason="registered"
+                            path=path.name,
+                            state=KillSwitchState.ARMED,
+                            changed_at=now,
+                            reason="registered",
                         )
                     )
 

@@ -21,8 +21,6 @@ from monitor.store.probes import ProbeLog
 from monitor.store.rollups import HOUR, MINUTE, QUARTER, SIX_HOURS, bucket_start
 from monitor.store.views import (
     EVENT_KINDS,
-    OUTCOMES,
-    SEVERITY,
     WINDOWS,
     CanaryStatus,
     Cell,
@@ -34,11 +32,9 @@ from monitor.store.views import (
     ProbePage,
     ProbeRecord,
     Series,
-    outcome_of,
     utc,
-    worst,
 )
-from monitor.verdict import Verdict
+from monitor.verdict import OUTCOMES, Verdict, outcome_of, worst
 
 # window -> the rollup resolution it reads, which is its chart's bucket width:
 # 60, 96, 168 and 120 points.
@@ -226,8 +222,6 @@ class History(ProbeLog):
 
 __all__ = [
     "EVENT_KINDS",
-    "OUTCOMES",
-    "SEVERITY",
     "WINDOWS",
     "CanaryStatus",
     "Cell",
@@ -240,6 +234,4 @@ __all__ = [
     "ProbePage",
     "ProbeRecord",
     "Series",
-    "outcome_of",
-    "worst",
 ]

@@ -19,9 +19,8 @@ from sqlalchemy.orm import Session
 from monitor.errors import KillSwitchStateError
 from monitor.store import Store
 from monitor.store.models import KillSwitchAuditRow, KillSwitchRequestRow, KillSwitchRow
+from monitor.verdict import KillSwitchState
 
-ARMED, TRIPPED, VERIFYING = "armed", "tripped", "verifying"
-STATES = (ARMED, TRIPPED, VERIFYING)
 POLICY = "policy"  # the actor of automatic transitions
 
 
@@ -166,7 +165,7 @@ class Ledger:
         with self._store.session() as session, session.begin():
             _lock(session)
             row = _switch(session, path)
-            if row.state == TRIPPED:
+            if row.state == KillSwitchState.TRIPPED:
                 return None
             seen = session.scalars(
                 select(KillSwitchAuditRow.id).where(
@@ -177,9 +176,11 @@ class Ledger:
             ).first()
             if seen is not None:
                 return None
-            _audit(session, path, "trip", row.state, TRIPPED, POLICY, reason, now,
+            _audit(session, path, "trip", row.state, KillSwitchState.TRIPPED, POLICY, reason, now,
                    incident_id=incident_id, evidence=evidence, dry_run=True)  # fmt: skip
-            return Transition(path, row.state, TRIPPED, POLICY, reason, now, dry_run=True)
+            return Transition(
+                path, row.state, KillSwitchState.TRIPPED, POLICY, reason, now, dry_run=True
+            )
 
     def request(self, path: str, actor: str, reason: str) -> Transition:
         now = datetime.now(UTC)
@@ -187,7 +188,7 @@ class Ledger:
             with self._store.session() as session, session.begin():
                 _lock(session)
                 row = _switch(session, path)
-                if row.state != TRIPPED:
+                if row.state != KillSwitchState.TRIPPED:
                     raise KillSwitchStateError(
                         f"{path} is {row.state}, not tripped: there is nothing to re-enable",
                         path=path,
@@ -212,19 +213,32 @@ class Ledger:
                     )
                 )
                 session.flush()
-                _audit(session, path, "request-reenable", TRIPPED, TRIPPED, actor, reason, now)
+                _audit(
+                    session,
+                    path,
+                    "request-reenable",
+                    KillSwitchState.TRIPPED,
+                    KillSwitchState.TRIPPED,
+                    actor,
+                    reason,
+                    now,
+                )
         except IntegrityError as exc:  # another replica's request won the unique open_key
             raise KillSwitchStateError(
-                f"{path}: a re-enable request is already pending", path=path, state=TRIPPED
+                f"{path}: a re-enable request is already pending",
+                path=path,
+                state=KillSwitchState.TRIPPED,
             ) from exc
-        return Transition(path, TRIPPED, TRIPPED, actor, reason, now)
+        return Transition(
+            path, KillSwitchState.TRIPPED, KillSwitchState.TRIPPED, actor, reason, now
+        )
 
     def count_clean(self, path: str, profile: str) -> bool:
         """Note a clean ``profile``; True when that completed the last needed round."""
         with self._store.session() as session, session.begin():
             _lock(session)
             row = _switch(session, path)
-            if row.state != VERIFYING:
+            if row.state != KillSwitchState.VERIFYING:
                 return False
             seen = set(row.clean_profiles or ()) | {profile}
             rounds = row.clean_rounds
@@ -265,7 +279,7 @@ def _pending(session: Session, path: str) -> KillSwitchRequestRow | None:
 
 
 def _check_approval(path: str, state: str, pending: KillSwitchRequestRow | None, actor: str) -> str:
-    if state != TRIPPED or pending is None:
+    if state != KillSwitchState.TRIPPED or pending is None:
         raise KillSwitchStateError(
             f"{path} is {state} and has no pending re-enable request to approve",
             path=path,

@@ -21,8 +21,8 @@ from sqlalchemy import Engine, Table, delete, func, select
 from monitor.store import rollups
 from monitor.store.models import PathRow, ProbeResultRow, probe_rollups
 from monitor.store.rollups import HOUR, MINUTE, bucket_start
-from monitor.store.views import OUTCOMES, ProbePage, ProbeRecord, outcome_of, utc
-from monitor.verdict import Verdict
+from monitor.store.views import ProbePage, ProbeRecord, utc
+from monitor.verdict import OUTCOMES, Verdict, outcome_of
 
 MAX_PAGE = 500
 EXPIRE_BATCH = 5000

@@ -10,12 +10,9 @@ the failure class that precedes leaks), ``error`` (no frame at all), ``blank``,
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
-
-from monitor.verdict import Verdict
 
 WINDOWS: dict[str, timedelta] = {
     "1h": timedelta(hours=1),
@@ -23,43 +20,7 @@ WINDOWS: dict[str, timedelta] = {
     "7d": timedelta(days=7),
     "30d": timedelta(days=30),
 }
-OUTCOMES = ("own", "stale", "leak", "degraded", "blank", "error")
-_OUTCOME: dict[str, str] = {  # StrEnum members hash and compare as their str values
-    Verdict.OWN: "own",
-    Verdict.OWN_STALE: "stale",
-    Verdict.FOREIGN_CANARY: "leak",
-    Verdict.FOREIGN: "leak",
-    Verdict.SPLICED: "leak",
-    Verdict.DEGRADED: "degraded",
-    Verdict.BLANK: "blank",
-    Verdict.ERROR: "error",
-}
-SEVERITY: tuple[str, ...] = (
-    "foreign",
-    "spliced",
-    "foreign_canary",
-    "own_stale",
-    "error",
-    "blank",
-    "degraded",
-    "own",
-)
 EVENT_KINDS = ("deploy", "cache_update", "config", "other")
-
-
-def outcome_of(verdict: str) -> str:
-    """The chart category of a verdict; ``ValueError`` for an unknown one."""
-    outcome = _OUTCOME.get(verdict)
-    if outcome is None:
-        known = ", ".join(v.value for v in Verdict)
-        raise ValueError(f"unknown verdict {verdict!r}; known: {known}")
-    return outcome
-
-
-def worst(verdicts: Sequence[str]) -> str | None:
-    """The most severe of ``verdicts`` (``None`` if empty); unknown ones rank last."""
-    ranked = sorted(verdicts, key=lambda v: SEVERITY.index(v) if v in SEVERITY else 99)
-    return ranked[0] if ranked else None
 
 
 @dataclass(frozen=True)

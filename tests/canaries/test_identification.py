@@ -14,7 +14,8 @@ from PIL import Image
 
 from canaries import Codebook, Reader, render
 from canaries.codes import FLEET_MIN_DISTANCE, FleetError, check_fleet, pack
-from monitor.verdict import Verdict, classify, judge
+from monitor.judge import classify, judge
+from monitor.verdict import Verdict
 
 BOOK = Codebook(b"identification tests: secret")
 FLEET = ["alpha", "bravo", "charlie"]

@@ -23,8 +23,8 @@ from monitor.errors import KillSwitchError
 from monitor.incidents import IncidentEngine
 from monitor.killswitch import KillSwitchBackend, RecordKillSwitch, WebhookKillSwitch
 from monitor.results import ProbeResult
-from monitor.store import ARMED, TRIPPED, Store
-from monitor.verdict import Verdict
+from monitor.store import Store
+from monitor.verdict import KillSwitchState, Verdict
 from testbed import TestbedCloud, TestbedServer
 
 SECRET = b"incident engine: deployment secret"
@@ -168,7 +168,7 @@ def test_first_leak_opens_an_incident_and_alerts_once(store: Store) -> None:
         hits=1,
         first_seen=T0,
         last_seen=T0,
-        kill_switch=ARMED,
+        kill_switch=KillSwitchState.ARMED,
     )
     assert alert.summary == (
         "LEAK on path hub: nursery received lobby's frame (foreign_canary, profile 3g)"
@@ -249,7 +249,7 @@ def test_non_leak_verdicts_are_recorded_without_an_incident(store: Store, verdic
     assert incident_id is None
     assert store.open_incidents() == []
     assert notifier.alerts == []
-    assert store.kill_switches() == {"app": ARMED, "hub": ARMED}
+    assert store.kill_switches() == {"app": KillSwitchState.ARMED, "hub": KillSwitchState.ARMED}
     [row] = store.results()
     assert (row.verdict, row.incident_id) == (str(verdict), None)
 
@@ -307,11 +307,11 @@ def test_trip_policy_switches_off_only_the_leaking_path_at_the_testbed(store: St
     assert before == {"hub": 200, "app": 200}
     assert after == {"hub": 503, "app": 200}
     assert switches == {"app": "armed", "hub": "tripped"}
-    assert store.kill_switches() == {"app": ARMED, "hub": TRIPPED}
+    assert store.kill_switches() == {"app": KillSwitchState.ARMED, "hub": KillSwitchState.TRIPPED}
     assert notifier.kinds == [AlertKind.INCIDENT_OPENED, AlertKind.KILL_SWITCH_TRIPPED]
     opened, tripped = notifier.alerts
-    assert opened.kill_switch == ARMED  # sent before the trip
-    assert tripped.kill_switch == TRIPPED
+    assert opened.kill_switch == KillSwitchState.ARMED  # sent before the trip
+    assert tripped.kill_switch == KillSwitchState.TRIPPED
     assert tripped.summary == "kill switch TRIPPED for path hub"
 
 
@@ -326,7 +326,7 @@ def test_further_leaks_after_a_trip_neither_retrip_nor_alert(store: Store) -> No
     asyncio.run(scenario())
 
     assert notifier.kinds == [AlertKind.INCIDENT_OPENED, AlertKind.KILL_SWITCH_TRIPPED]
-    assert store.kill_switch("hub") == TRIPPED
+    assert store.kill_switch("hub") == KillSwitchState.TRIPPED
     [incident] = store.open_incidents()
     assert incident.hits == 3
 
@@ -348,7 +348,7 @@ def test_alert_policy_leaves_the_switch_armed(store: Store) -> None:
 
     assert statuses == {"hub": 200, "app": 200}
     assert switches == {"app": "armed", "hub": "armed"}
-    assert store.kill_switches() == {"app": ARMED, "hub": ARMED}
+    assert store.kill_switches() == {"app": KillSwitchState.ARMED, "hub": KillSwitchState.ARMED}
     assert notifier.kinds == [AlertKind.INCIDENT_OPENED]
 
 
@@ -370,10 +370,10 @@ def test_refused_webhook_rearms_the_switch_and_alerts_the_failure(store: Store) 
 
     assert statuses == {"hub": 200, "app": 200}
     assert switches == {"app": "armed", "hub": "armed"}
-    assert store.kill_switches() == {"app": ARMED, "hub": ARMED}
+    assert store.kill_switches() == {"app": KillSwitchState.ARMED, "hub": KillSwitchState.ARMED}
     assert notifier.kinds == [AlertKind.INCIDENT_OPENED, AlertKind.KILL_SWITCH_FAILED]
     failed = notifier.alerts[1]
-    assert failed.kill_switch == ARMED
+    assert failed.kill_switch == KillSwitchState.ARMED
     assert failed.detail == (
         f'{url} refused: HTTP 401: {{"error": "bad signature or stale timestamp"}}'
     )
@@ -400,7 +400,7 @@ def test_after_a_failed_trip_the_next_leak_tries_again(store: Store) -> None:
         AlertKind.KILL_SWITCH_FAILED,
         AlertKind.KILL_SWITCH_FAILED,
     ]
-    assert store.kill_switch("hub") == ARMED
+    assert store.kill_switch("hub") == KillSwitchState.ARMED
 
 
 def test_webhook_refusal_is_permanent_and_not_retried() -> None:
@@ -410,7 +410,7 @@ def test_webhook_refusal_is_permanent_and_not_retried() -> None:
             began = time.monotonic()
             try:
                 with pytest.raises(KillSwitchError) as caught:
-                    await kill_switch.apply("hub", TRIPPED, "drill")
+                    await kill_switch.apply("hub", KillSwitchState.TRIPPED, "drill")
                 return caught.value, time.monotonic() - began
             finally:
                 await kill_switch.close()
@@ -443,7 +443,7 @@ def test_unreachable_webhook_fails_after_retries_and_rearms(store: Store) -> Non
 
     elapsed = asyncio.run(scenario())
 
-    assert store.kill_switches() == {"app": ARMED, "hub": ARMED}
+    assert store.kill_switches() == {"app": KillSwitchState.ARMED, "hub": KillSwitchState.ARMED}
     assert notifier.kinds == [AlertKind.INCIDENT_OPENED, AlertKind.KILL_SWITCH_FAILED]
     assert notifier.alerts[1].detail == (
         f"{url} unreachable after 3 attempts: ConnectError: All connection attempts failed"
@@ -481,7 +481,7 @@ def test_webhook_retries_a_busy_gateway_three_times_then_gives_up_temporarily() 
             kill_switch = WebhookKillSwitch(url, SWITCH_SECRET)
             try:
                 with pytest.raises(KillSwitchError) as caught:
-                    await kill_switch.apply("hub", TRIPPED, "incident #1")
+                    await kill_switch.apply("hub", KillSwitchState.TRIPPED, "incident #1")
                 return url, caught.value
             finally:
                 await kill_switch.close()

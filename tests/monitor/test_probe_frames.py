@@ -6,7 +6,7 @@ import io
 from datetime import UTC, datetime, timedelta
 
 from canaries import Codebook, Reader, render
-from monitor.probe import SEVERITY, judge_frames
+from monitor.probe import judge_frames
 from monitor.verdict import Verdict
 
 SECRET = b"probe frames: deployment secret"
@@ -33,10 +33,3 @@ def test_all_own_frames_are_own_and_a_stale_one_outranks_them() -> None:
     old = jpeg("lobby", NOW - timedelta(hours=3))
     index, judgement = judge_frames(reader, [jpeg("lobby"), old], "lobby", NOW, 60)
     assert (index, judgement.verdict) == (1, Verdict.OWN_STALE)
-
-
-def test_severity_ranks_every_verdict_leaks_first() -> None:
-    assert set(SEVERITY) == set(Verdict)
-    leaks = [v for v in SEVERITY if v.is_leak]
-    assert SEVERITY[: len(leaks)] == tuple(leaks)
-    assert SEVERITY[-1] is Verdict.OWN

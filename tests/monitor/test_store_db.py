@@ -15,9 +15,9 @@ from alembic.script import ScriptDirectory
 
 from monitor.config import CanaryConfig, PathConfig
 from monitor.results import ProbeResult
-from monitor.store import ARMED, MIGRATIONS, TRIPPED, Store
+from monitor.store import MIGRATIONS, Store
 from monitor.store.models import IncidentRow
-from monitor.verdict import Verdict
+from monitor.verdict import KillSwitchState, Verdict
 
 CANARIES = (
     CanaryConfig(name="lobby", camera_id="cam-lobby", token="t-lobby"),
@@ -115,14 +115,19 @@ def test_migrating_twice_is_a_no_op(store: Store) -> None:
 
 
 def test_register_arms_a_kill_switch_per_path_and_is_idempotent(store: Store) -> None:
-    assert store.kill_switches() == {"app": ARMED, "hub": ARMED}
-    assert store.set_kill_switch("hub", TRIPPED, "drill", expect=ARMED)
+    assert store.kill_switches() == {"app": KillSwitchState.ARMED, "hub": KillSwitchState.ARMED}
+    assert store.set_kill_switch(
+        "hub", KillSwitchState.TRIPPED, "drill", expect=KillSwitchState.ARMED
+    )
 
     moved = CanaryConfig(name="lobby", camera_id="cam-lobby-2", token="t-lobby")
     store.register([moved], PATHS)
     store.register([moved], PATHS)
 
-    assert store.kill_switches() == {"app": ARMED, "hub": TRIPPED}  # not re-armed
+    assert store.kill_switches() == {
+        "app": KillSwitchState.ARMED,
+        "hub": KillSwitchState.TRIPPED,
+    }  # not re-armed
     with store.engine.connect() as conn:
         canaries = conn.execute(sa.text("SELECT name, camera_id FROM canaries ORDER BY name"))
         assert canaries.all() == [
@@ -265,17 +270,30 @@ def test_concurrent_leaks_on_one_path_share_one_incident(store: Store) -> None:
 
 
 def test_kill_switch_compare_and_set_lets_one_caller_win(store: Store) -> None:
-    assert store.set_kill_switch("hub", TRIPPED, "incident #1", expect=ARMED) is True
-    assert store.set_kill_switch("hub", TRIPPED, "incident #1 again", expect=ARMED) is False
+    assert (
+        store.set_kill_switch(
+            "hub", KillSwitchState.TRIPPED, "incident #1", expect=KillSwitchState.ARMED
+        )
+        is True
+    )
+    assert (
+        store.set_kill_switch(
+            "hub", KillSwitchState.TRIPPED, "incident #1 again", expect=KillSwitchState.ARMED
+        )
+        is False
+    )
 
-    assert store.kill_switch("hub") == TRIPPED
-    assert store.kill_switch("app") == ARMED
+    assert store.kill_switch("hub") == KillSwitchState.TRIPPED
+    assert store.kill_switch("app") == KillSwitchState.ARMED
     with store.engine.connect() as conn:
         reason = conn.execute(sa.text("SELECT reason FROM kill_switches WHERE path = 'hub'"))
         assert reason.scalar_one() == "incident #1"
 
-    assert store.set_kill_switch("hub", ARMED, "fixed", expect=TRIPPED) is True
-    assert store.kill_switch("hub") == ARMED
+    assert (
+        store.set_kill_switch("hub", KillSwitchState.ARMED, "fixed", expect=KillSwitchState.TRIPPED)
+        is True
+    )
+    assert store.kill_switch("hub") == KillSwitchState.ARMED
 
 
 def test_verdict_counts_group_by_path_profile_and_verdict(store: Store) -> None:

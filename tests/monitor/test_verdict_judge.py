@@ -10,8 +10,8 @@ import skimage.data
 from PIL import Image
 
 from canaries import Codebook, Reader, Reading, render
+from monitor.judge import judge as judge_with_book
 from monitor.verdict import Judgement, Verdict
-from monitor.verdict import judge as judge_with_book
 
 SECRET = b"verdict tests: deployment secret"
 BOOK = Codebook(SECRET)

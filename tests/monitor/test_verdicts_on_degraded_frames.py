@@ -11,7 +11,8 @@ import pytest
 from PIL import Image
 
 from canaries import Codebook, Reader, render
-from monitor.verdict import Verdict, classify
+from monitor.judge import classify
+from monitor.verdict import Verdict
 from testbed.corpus import natural_images
 from testbed.degrade import DEGRADATIONS, grey_thumbnail, jpeg, splice
 

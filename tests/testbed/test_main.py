@@ -12,7 +12,8 @@ import httpx
 import pytest
 
 from canaries import Codebook, Reader
-from monitor.verdict import Verdict, classify
+from monitor.judge import classify
+from monitor.verdict import Verdict
 from testbed.__main__ import main
 
 REPO = Path(__file__).resolve().parents[2]

@@ -10,8 +10,9 @@ import pytest
 
 from canaries import Reader
 from monitor.config import CanaryConfig, PathConfig
+from monitor.judge import classify
 from monitor.paths import PATH_KINDS, Capture
-from monitor.verdict import Verdict, classify
+from monitor.verdict import Verdict
 from testbed import BUGS, PATHS, TestbedCloud, TestbedServer
 from testbed.manifest import MANIFEST, PathEntry, path_config, path_configs, server_facts
 

@@ -11,8 +11,9 @@ from typing import Any
 import httpx
 
 from canaries import Reader
+from monitor.judge import classify
 from monitor.paths.streams import decode_video
-from monitor.verdict import Verdict, classify
+from monitor.verdict import Verdict
 from testbed import TestbedCloud
 
 Drive = Callable[..., None]

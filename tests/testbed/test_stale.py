@@ -10,7 +10,8 @@ import httpx
 import pytest
 
 from canaries import Codebook, Reader
-from monitor.verdict import Verdict, classify
+from monitor.judge import classify
+from monitor.verdict import Verdict
 from testbed import BUGS, TestbedCloud
 from testbed.stale import STALE_BUG, STALE_LAG, StaleReplay
 

@@ -8,7 +8,8 @@ from datetime import UTC, datetime
 import httpx
 
 from canaries import Reader
-from monitor.verdict import Verdict, classify
+from monitor.judge import classify
+from monitor.verdict import Verdict
 from testbed import TestbedCloud
 from testbed.viewer import COOKIE
 

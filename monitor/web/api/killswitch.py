@@ -31,12 +31,17 @@ from aiohttp import web
 from sqlalchemy.exc import SQLAlchemyError
 
 from monitor.errors import KillSwitchStateError, StoreError
-from monitor.killswitch.machine import ARMED, TRIPPED, VERIFYING, KillSwitchService
+from monitor.killswitch.machine import KillSwitchService
+from monitor.verdict import KillSwitchState
 
 log = logging.getLogger(__name__)
 
 KILL_SWITCHES_KEY: Final = web.AppKey("kill_switches", KillSwitchService)
-ALLOW: Final = {ARMED: "all", VERIFYING: "canaries", TRIPPED: "none"}
+ALLOW: Final[dict[str, str]] = {
+    KillSwitchState.ARMED: "all",
+    KillSwitchState.VERIFYING: "canaries",
+    KillSwitchState.TRIPPED: "none",
+}
 FAIL_SAFE: Final = "keep the last state received; tripped if none was ever received"
 
 
@@ -56,7 +61,12 @@ async def killswitch_state(request: web.Request) -> web.Response:
     try:
         status = await asyncio.to_thread(service.status, path)
     except KillSwitchStateError:
-        body = {"path": path, "state": TRIPPED, "allow": "none", "error": "unknown path"}
+        body = {
+            "path": path,
+            "state": KillSwitchState.TRIPPED,
+            "allow": "none",
+            "error": "unknown path",
+        }
         return _answer(body, request, status=404)
     except (SQLAlchemyError, StoreError) as exc:
         log.error("kill switch state for %s unavailable: %s", path, exc)

@@ -10,7 +10,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validato
 
 from monitor.config import NAME_PATTERN
 from monitor.store.views import EVENT_KINDS
-from monitor.verdict import Verdict
+from monitor.verdict import KillSwitchState, Verdict
 
 MAX_ID = 2**31 - 1  # ids are 32-bit on every backend; larger ones cannot exist
 VerdictName = Literal[
@@ -101,7 +101,7 @@ class EventIn(In):
 
 class KillSwitch(Out):
     path: str
-    state: Literal["armed", "tripped", "verifying"]
+    state: KillSwitchState
     since: datetime
     actor: str
     reason: str

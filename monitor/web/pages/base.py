@@ -17,7 +17,8 @@ import jinja2
 from aiohttp import web
 
 from canaries import Codebook
-from monitor.store.history import History, outcome_of
+from monitor.store.history import History
+from monitor.verdict import outcome_of
 from monitor.web.auth.guard import Identity, allowed, csrf_token, identity
 from monitor.web.context import CONTEXT, WebContext
 from monitor.web.pages.evidence import RevealGrants

@@ -23,7 +23,8 @@ from itertools import count
 
 from markupsafe import Markup, escape
 
-OUTCOMES = ("own", "stale", "leak", "degraded", "blank", "error")
+from monitor.verdict import OUTCOMES
+
 MIN_SEGMENT_PX = 2.0  # a single leak among hundreds of own probes must still be visible
 _TIME_STEPS = (60, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400, 172800, 604800)
 _ids = count(1)

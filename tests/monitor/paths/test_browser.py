@@ -17,11 +17,12 @@ from pydantic import SecretStr
 
 from canaries import Codebook, Reader, render
 from monitor.config import CanaryConfig, PathConfig
+from monitor.judge import classify
 from monitor.paths import Capture, CaptureFailure
 from monitor.paths import chromium as browser
 from monitor.paths.browser import BrowserPath
 from monitor.paths.chromium import BrowserError, find_chromium
-from monitor.verdict import Verdict, classify
+from monitor.verdict import Verdict
 from testbed.serving import serve
 
 Testbed = Callable[..., None]

@@ -13,9 +13,10 @@ from aiohttp import web
 
 from canaries import Codebook, Reader
 from monitor.config import CanaryConfig, PathConfig
+from monitor.judge import classify
 from monitor.paths import Capture
 from monitor.paths.mjpeg import MjpegPath
-from monitor.verdict import Verdict, classify
+from monitor.verdict import Verdict
 from tests.monitor.paths.stream_helpers import SECRET, TENANTS, Bed, grey_jpeg, probe, probe_hostile
 
 MJPEG = "/live/v1/cameras/{camera_id}/mjpeg"

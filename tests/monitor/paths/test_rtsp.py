@@ -17,12 +17,13 @@ import pytest
 
 from canaries import Codebook, Reader
 from monitor.config import CanaryConfig, PathConfig, parse_config
+from monitor.judge import classify
 from monitor.network import LimitDataToxic, ProxyPool, TcpProxy
 from monitor.paths import PATH_KINDS, Capture, CaptureFailure
 from monitor.paths.rtsp import RtspPath
 from monitor.probe import Prober, ProbeSpec
 from monitor.results import ProbeResult
-from monitor.verdict import Verdict, classify
+from monitor.verdict import Verdict
 from testbed import TestbedCloud, TestbedServer
 from tests.monitor.paths.stream_helpers import SECRET, TENANTS, Bed, probe, silent_server
 

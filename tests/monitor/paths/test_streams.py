@@ -17,9 +17,10 @@ from aiohttp import web
 
 from canaries import Codebook, Reader
 from monitor.config import PathConfig
+from monitor.judge import classify
 from monitor.paths import Capture, CaptureFailure
 from monitor.paths.streams import capture_stream_url
-from monitor.verdict import Verdict, classify
+from monitor.verdict import Verdict
 from tests.monitor.paths.stream_helpers import SECRET, TENANTS, Bed, grey_jpeg, serving
 
 

@@ -14,9 +14,10 @@ from pydantic import SecretStr
 
 from canaries import Codebook, Reader
 from monitor.config import CanaryConfig, PathConfig
+from monitor.judge import classify
 from monitor.paths import Capture, CaptureFailure
 from monitor.paths.thumbnails import ThumbnailsPath
-from monitor.verdict import Verdict, classify
+from monitor.verdict import Verdict
 from testbed.serving import serve
 
 Testbed = Callable[..., None]

@@ -22,8 +22,7 @@ from PIL import Image
 from playwright.async_api import Browser, BrowserContext, Page, Playwright, async_playwright
 from skimage.metrics import structural_similarity
 
-from monitor.store.history import outcome_of
-from monitor.verdict import Verdict
+from monitor.verdict import Verdict, outcome_of
 from monitor.web.app import WebServer
 from tests.monitor.web.dashboard_seed import Seeded, private_photo, probe, seeded_copy
 

@@ -15,7 +15,7 @@ import pytest
 import sqlalchemy as sa
 from aiohttp.test_utils import TestClient, TestServer
 
-from monitor.store.history import outcome_of
+from monitor.verdict import outcome_of
 from tests.monitor.web.dashboard_seed import (
     PAGE_DELAY,
     Elements,

@@ -14,7 +14,7 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config as AlembicConfig
-from sqlalchemy import Engine, create_engine, event, func, select, text, update
+from sqlalchemy import Engine, create_engine, event, func, select, text
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -22,6 +22,7 @@ from monitor.config import CanaryConfig, PathConfig
 from monitor.errors import StoreError
 from monitor.results import ProbeResult
 from monitor.store import rollups
+from monitor.store.killswitch.records import POLICY, set_state
 from monitor.store.models import CanaryRow, IncidentRow, KillSwitchRow, PathRow, ProbeResultRow
 from monitor.verdict import KillSwitchState, Verdict
 
@@ -225,20 +226,16 @@ class Store:
         with self._session() as session:
             return {row.path: row.state for row in session.scalars(select(KillSwitchRow))}
 
-    def set_kill_switch(self, path: str, state: str, reason: str, *, expect: str) -> bool:
-        """Compare-and-set: change ``path``'s switch only if it is ``expect`` now."""
-        with self._session.begin() as session:
-            changed = session.execute(
-                update(KillSwitchRow)
-                .where(KillSwitchRow.path == path, KillSwitchRow.state == expect)
-                .values(
-                    state=state,
-                    reason=reason[:500],
-                    changed_at=datetime.now(UTC),
-                    version=KillSwitchRow.version + 1,  # the state machine compares it
-                )
-            )
-            return bool(changed.rowcount == 1)  # type: ignore[attr-defined]
+    def set_kill_switch(
+        self, path: str, state: str, reason: str, *, expect: str, actor: str = POLICY
+    ) -> bool:
+        """Compare-and-set: change ``path``'s switch only if it is ``expect`` now.
+
+        The change and its append-only audit row (action ``set``) commit together;
+        the state machine (`monitor.killswitch.machine`) is the usual way to change one.
+        """
+        with self._session() as session, session.begin():
+            return set_state(session, path, state, reason, expect=expect, actor=actor)
 
     def verdict_counts(self, since: datetime | None = None) -> dict[tuple[str, str, str], int]:
         """(path, profile, verdict) -> number of probes, optionally since a time."""

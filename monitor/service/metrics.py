@@ -24,16 +24,13 @@ import logging
 from collections.abc import Iterable, Sequence
 from typing import Final
 
-import sqlalchemy as sa
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
-from sqlalchemy.exc import SQLAlchemyError
 
-from alerts.outbox import DEAD, PENDING, SENDING
-from alerts.tables import outbox
 from monitor.results import ProbeResult
-from monitor.store.models import IncidentRow, KillSwitchRow, ProbeLatestRow
+from monitor.store import UNAVAILABLE, Engine
+from monitor.store.status import gauges
 from monitor.verdict import KillSwitchState, Verdict
 
 log = logging.getLogger(__name__)
@@ -59,7 +56,7 @@ CONTENT_TYPE: Final = "text/plain; version=0.0.4; charset=utf-8"
 class StoreCollector(Collector):
     """The gauges that live in the database, queried at each scrape."""
 
-    def __init__(self, engine: sa.Engine, paths: Sequence[str]) -> None:
+    def __init__(self, engine: Engine, paths: Sequence[str]) -> None:
         self._engine = engine
         self._paths = tuple(paths)
 
@@ -67,7 +64,7 @@ class StoreCollector(Collector):
         up = GaugeMetricFamily("camcanary_store_up", "1 if the database answered this scrape")
         try:
             families = self._query()
-        except SQLAlchemyError as exc:
+        except UNAVAILABLE as exc:
             log.error("metrics: the database failed: %s", exc)
             up.add_metric([], 0)
             return [up]
@@ -75,26 +72,8 @@ class StoreCollector(Collector):
         return [*families, up]
 
     def _query(self) -> list[Metric]:
-        with self._engine.connect() as conn:
-            incidents = dict(
-                conn.execute(
-                    sa.select(IncidentRow.path, sa.func.count())
-                    .where(IncidentRow.status == "open")
-                    .group_by(IncidentRow.path)
-                ).all()
-            )
-            switches = dict(conn.execute(sa.select(KillSwitchRow.path, KillSwitchRow.state)).all())
-            depth = conn.scalar(
-                sa.select(sa.func.count()).where(outbox.c.status.in_((PENDING, SENDING)))
-            )
-            dead = conn.scalar(sa.select(sa.func.count()).where(outbox.c.status == DEAD))
-            last = dict(
-                conn.execute(
-                    sa.select(ProbeLatestRow.path, sa.func.max(ProbeLatestRow.last_at))
-                    .where(ProbeLatestRow.verdict != str(Verdict.ERROR))
-                    .group_by(ProbeLatestRow.path)
-                ).all()
-            )
+        now = gauges(self._engine)
+        incidents, switches, last = now.open_incidents, now.kill_switches, now.last_success
         paths = sorted(set(self._paths) | set(incidents) | set(switches))
         open_incidents = GaugeMetricFamily(
             "camcanary_open_incidents", "Open leak incidents", labels=["path"]
@@ -120,10 +99,12 @@ class StoreCollector(Collector):
             open_incidents,
             state,
             GaugeMetricFamily(
-                "camcanary_outbox_depth", "Alert messages waiting for delivery", value=depth or 0
+                "camcanary_outbox_depth",
+                "Alert messages waiting for delivery",
+                value=now.outbox_depth,
             ),
             GaugeMetricFamily(
-                "camcanary_outbox_dead", "Alert messages given up on", value=dead or 0
+                "camcanary_outbox_dead", "Alert messages given up on", value=now.outbox_dead
             ),
             success,
         ]
@@ -134,7 +115,7 @@ class Metrics:
 
     def __init__(
         self,
-        engine: sa.Engine | None,
+        engine: Engine | None,
         paths: Sequence[str] = (),
         profiles: Sequence[str] = (),
     ) -> None:

@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 from alembic import command
 from alembic.config import Config as AlembicConfig
@@ -27,6 +27,9 @@ from monitor.store.models import CanaryRow, IncidentRow, KillSwitchRow, PathRow,
 from monitor.verdict import KillSwitchState, Verdict
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+# What a database outage raises through the store: callers above it (the API's 503,
+# the flag endpoint's fail-safe answer, the scrape's store_up) catch these.
+UNAVAILABLE: Final = (SQLAlchemyError, StoreError)
 
 
 @dataclass(frozen=True)
@@ -273,4 +276,4 @@ def _added(items: list[str], item: str | None) -> list[str]:
     return items if item is None or item in items else [*items, item]
 
 
-__all__ = ["ARMED", "TRIPPED", "Incident", "Store", "Verdict"]
+__all__ = ["UNAVAILABLE", "Engine", "Incident", "Store", "Verdict"]

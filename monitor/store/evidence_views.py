@@ -14,6 +14,7 @@ from datetime import datetime
 
 import sqlalchemy as sa
 
+from alerts.evidence import EvidenceVault
 from alerts.tables import UTCDateTime, evidence
 
 metadata = sa.MetaData()
@@ -125,3 +126,25 @@ def views_of(conn: sa.Connection, incident_id: int) -> list[EvidenceView]:
         EvidenceView(r.id, r.at, r.actor, r.via, r.evidence_id, r.incident_id, r.sha256, r.reason)
         for r in conn.execute(query)
     ]
+
+
+# -- for the page handlers: each one short transaction of its own ----------------------
+
+
+def find_evidence(engine: sa.Engine, evidence_id: int) -> StoredEvidence | None:
+    with engine.connect() as conn:
+        return one_evidence(conn, evidence_id)
+
+
+def open_frame(engine: sa.Engine, vault: EvidenceVault, evidence_id: int) -> bytes:
+    """The decrypted frame (raises `EvidenceError`); audit the view first."""
+    with engine.connect() as conn:
+        return vault.open(conn, evidence_id)
+
+
+def audit_view(
+    engine: sa.Engine, *, at: datetime, actor: str, via: str, item: StoredEvidence, reason: str
+) -> int:
+    """`record_view`, committed before the caller decrypts anything."""
+    with engine.begin() as conn:
+        return record_view(conn, at=at, actor=actor, via=via, item=item, reason=reason)

@@ -18,9 +18,9 @@ from typing import Any, Final, Generic, TypeVar
 
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
-from sqlalchemy.exc import SQLAlchemyError
 
-from monitor.errors import KillSwitchError, KillSwitchStateError, StoreError
+from monitor.errors import KillSwitchError, KillSwitchStateError
+from monitor.store import UNAVAILABLE
 from monitor.web.api.models import MAX_ID, In, Out
 from monitor.web.auth.guard import Identity, Needed, require
 from monitor.web.context import CONTEXT, WebContext
@@ -118,7 +118,7 @@ def endpoint(route: Route) -> Callable[[web.Request], Awaitable[web.StreamRespon
             return error_response(404 if exc.state is None else 409, str(exc))
         except KillSwitchError as exc:
             return error_response(502, f"the kill switch backend failed: {exc}")
-        except (SQLAlchemyError, StoreError) as exc:
+        except UNAVAILABLE as exc:
             log.error("%s %s: database unavailable: %s", request.method, request.path, exc)
             return error_response(503, "the database is unavailable; retry shortly")
         return web.json_response(

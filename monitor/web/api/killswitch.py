@@ -28,10 +28,10 @@ import logging
 from typing import Any, Final
 
 from aiohttp import web
-from sqlalchemy.exc import SQLAlchemyError
 
-from monitor.errors import KillSwitchStateError, StoreError
+from monitor.errors import KillSwitchStateError
 from monitor.killswitch.machine import KillSwitchService
+from monitor.store import UNAVAILABLE
 from monitor.verdict import KillSwitchState
 
 log = logging.getLogger(__name__)
@@ -68,7 +68,7 @@ async def killswitch_state(request: web.Request) -> web.Response:
             "error": "unknown path",
         }
         return _answer(body, request, status=404)
-    except (SQLAlchemyError, StoreError) as exc:
+    except UNAVAILABLE as exc:
         log.error("kill switch state for %s unavailable: %s", path, exc)
         return web.json_response(
             {"path": path, "error": "state unavailable", "assume": FAIL_SAFE},

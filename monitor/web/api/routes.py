@@ -7,13 +7,11 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-import sqlalchemy as sa
 from aiohttp import web
 
-from alerts.tables import threads
+from monitor.store import Incident, incident_views, status
 from monitor.store.history import History
 from monitor.store.killswitch import Transition
-from monitor.store.models import IncidentRow, PathRow, ProbeLatestRow
 from monitor.web.api import models as m
 from monitor.web.api.base import ApiError, Call, Route, blocking, dump, install
 from monitor.web.context import WebContext
@@ -40,28 +38,13 @@ def _next(call: Call[Any, Any], before_id: int | None) -> str | None:
 
 def _paths(ctx: WebContext) -> m.PathList:
     switches = {s.path: s for s in ctx.kill_switches.statuses()}
-    with ctx.store.engine.connect() as conn:
-        rows = conn.execute(sa.select(PathRow).order_by(PathRow.name)).all()
-        incidents = dict(
-            conn.execute(
-                sa.select(IncidentRow.path, sa.func.count())
-                .where(IncidentRow.status == "open")
-                .group_by(IncidentRow.path)
-            ).all()
-        )
-        latest_rows = conn.execute(
-            sa.select(
-                ProbeLatestRow.path,
-                ProbeLatestRow.profile,
-                ProbeLatestRow.verdict,
-                sa.func.max(ProbeLatestRow.last_at),
-            ).group_by(ProbeLatestRow.path, ProbeLatestRow.profile, ProbeLatestRow.verdict)
-        ).all()
+    now = status.paths_status(ctx.store.engine)
+    rows, incidents = now.paths, now.open_incidents
     latest: dict[tuple[str, str], m.Latest] = {}
-    for path, profile, verdict, at in latest_rows:
-        seen = latest.get((path, profile))
-        if seen is None or at > seen.at:
-            latest[(path, profile)] = m.Latest(profile=profile, verdict=verdict, at=at)
+    for v in now.latest:
+        seen = latest.get((v.path, v.profile))
+        if seen is None or v.at > seen.at:
+            latest[(v.path, v.profile)] = m.Latest(profile=v.profile, verdict=v.verdict, at=v.at)
     items = [
         m.PathOut(
             name=row.name,
@@ -157,19 +140,10 @@ async def get_probe(call: Call[Any, Any]) -> m.Probe:
 # -- incidents -------------------------------------------------------------------------
 
 
-def _incidents(ctx: WebContext, q: m.IncidentQuery) -> tuple[list[IncidentRow], int | None]:
-    query = sa.select(IncidentRow).order_by(IncidentRow.id.desc()).limit(q.limit + 1)
-    if q.path is not None:
-        query = query.where(IncidentRow.path == q.path)
-    if q.status is not None:
-        query = query.where(IncidentRow.status == q.status)
-    if q.before_id is not None:
-        query = query.where(IncidentRow.id < q.before_id)
-    with ctx.store.session() as session:
-        rows = list(session.scalars(query))
-    more = len(rows) > q.limit
-    rows = rows[: q.limit]
-    return rows, rows[-1].id if more else None
+def _incidents(ctx: WebContext, q: m.IncidentQuery) -> tuple[list[Incident], int | None]:
+    return incident_views.incidents(
+        ctx.store, path=q.path, status=q.status, before_id=q.before_id, limit=q.limit
+    )
 
 
 async def list_incidents(call: Call[m.IncidentQuery, Any]) -> m.IncidentList:
@@ -182,11 +156,7 @@ async def list_incidents(call: Call[m.IncidentQuery, Any]) -> m.IncidentList:
 
 
 def _incident(ctx: WebContext, incident_id: int) -> m.IncidentDetail:
-    with ctx.store.session() as session:
-        row = session.get(IncidentRow, incident_id)
-        thread = session.execute(
-            sa.select(threads.c.channel, threads.c.ts).where(threads.c.incident_id == incident_id)
-        ).first()
+    row = incident_views.incident(ctx.store, incident_id)
     if row is None:
         raise ApiError(404, f"no incident {incident_id}")
     hits = history(ctx).incident_hits(incident_id)
@@ -197,6 +167,7 @@ def _incident(ctx: WebContext, incident_id: int) -> m.IncidentDetail:
         for a in ctx.kill_switches.audit(row.path)
         if a.incident_id == incident_id or a.at >= row.first_seen
     ][:200]
+    thread = incident_views.slack_thread(ctx.store, incident_id)
     base = dump(m.Incident, row).model_dump()
     return m.IncidentDetail(
         **base,
@@ -250,8 +221,7 @@ async def add_event(call: Call[Any, m.EventIn]) -> m.Event:
 
 
 def _path_names(ctx: WebContext) -> set[str]:
-    with ctx.store.engine.connect() as conn:
-        return set(conn.scalars(sa.select(PathRow.name)))
+    return status.path_names(ctx.store.engine)
 
 
 async def list_canaries(call: Call[Any, Any]) -> m.CanaryList:

@@ -25,22 +25,14 @@ from io import BytesIO
 from typing import Any, Final
 from urllib.parse import urlencode
 
-import sqlalchemy as sa
 from aiohttp import web
 
 from alerts.evidence import EvidenceError, EvidenceVault
-from alerts.tables import threads
 from canaries import render as render_canary
 from monitor.store import Incident
-from monitor.store.evidence_views import (
-    StoredEvidence,
-    one_evidence,
-    record_view,
-    stored_evidence,
-    views_of,
-)
+from monitor.store.evidence_views import StoredEvidence, audit_view, find_evidence, open_frame
 from monitor.store.history import ProbeRecord
-from monitor.store.models import IncidentRow
+from monitor.store.incident_views import incident_page as load_incident_page
 from monitor.web.auth.guard import checked_form, require
 from monitor.web.pages.base import (
     GRANTS,
@@ -90,18 +82,15 @@ def pair(items: list[StoredEvidence], hits: list[ProbeRecord]) -> list[Shown]:
 
 
 def _load(request: web.Request, incident_id: int) -> dict[str, Any] | None:
-    ctx = context_of(request)
-    with ctx.store.session() as session:
-        row = session.get(IncidentRow, incident_id)
-        if row is None:
-            return None
-        incident = Incident.of(row)
-        conn = session.connection()
-        thread = conn.execute(sa.select(threads).where(threads.c.incident_id == incident_id))
-        values: dict[str, Any] = {"incident": incident, "thread": thread.first()}
-        values["evidence"] = stored_evidence(conn, incident_id)
-        values["views"] = views_of(conn, incident_id)
-    return values
+    page = load_incident_page(context_of(request).store, incident_id)
+    if page is None:
+        return None
+    return {
+        "incident": page.incident,
+        "thread": page.thread,
+        "evidence": page.evidence,
+        "views": page.views,
+    }
 
 
 async def incident_page(request: web.Request) -> web.Response:
@@ -158,8 +147,7 @@ async def expected_frame(request: web.Request) -> web.Response:
 def _sealed(request: web.Request, incident_id: int, evidence_id: int) -> StoredEvidence:
     """The evidence row if it belongs to the incident and its frame is kept; else 404."""
     vault = context_of(request).vault
-    with context_of(request).store.engine.connect() as conn:
-        item = one_evidence(conn, evidence_id)
+    item = find_evidence(context_of(request).store.engine, evidence_id)
     if vault is None or item is None or item.incident_id != incident_id or not item.kept:
         raise web.HTTPNotFound(text="no stored frame for this evidence", headers=NO_STORE)
     return item
@@ -169,8 +157,7 @@ def _open(request: web.Request, evidence_id: int) -> bytes:
     vault: EvidenceVault | None = context_of(request).vault
     if vault is None:
         raise EvidenceError("this service keeps no evidence frames")
-    with context_of(request).store.engine.connect() as conn:
-        return vault.open(conn, evidence_id)
+    return open_frame(context_of(request).store.engine, vault, evidence_id)
 
 
 async def pixelated_frame(request: web.Request) -> web.Response:
@@ -201,10 +188,10 @@ async def reveal(request: web.Request) -> web.Response:
     ctx = context_of(request)
 
     def audit_then_open() -> tuple[int, bytes]:
-        with ctx.store.engine.begin() as conn:  # recorded before anything is decrypted
-            view_id = record_view(
-                conn, at=ctx.clock(), actor=who.name, via=who.via, item=item, reason=reason
-            )
+        # recorded (committed) before anything is decrypted
+        view_id = audit_view(
+            ctx.store.engine, at=ctx.clock(), actor=who.name, via=who.via, item=item, reason=reason
+        )
         return view_id, as_png(_open(request, evidence_id))
 
     try:

@@ -1,4 +1,5 @@
-"""The running service: the one composition root, the scheduler loop and metrics."""
+"""The running service: the one composition root (`compose`), the scheduler loop
+(`scheduler`), the timers (`timers`), metrics (`metrics`), and `Monitor`, which runs them."""
 
 from __future__ import annotations
 

@@ -148,11 +148,12 @@ def test_monitor_never_imports_testbed_or_drills() -> None:
     offenders = []
     for source in sorted((ROOT / "monitor").rglob("*.py")):
         for node in ast.walk(ast.parse(source.read_text(), str(source))):
-            names = []
             if isinstance(node, ast.Import):
                 names = [alias.name for alias in node.names]
             elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
                 names = [node.module]
+            else:
+                continue
             for name in names:
                 if name.split(".")[0] in ("testbed", "drills"):
                     offenders.append(f"{source.relative_to(ROOT)}:{node.lineno} {name}")

@@ -1,4 +1,6 @@
-"""``camcanary drill SCENARIO``: run a fire drill against the testbed and judge it.
+"""``camcanary drill SCENARIO`` and ``camcanary demo``: fire drills against the testbed,
+judged. They live here, not in monitor.cli, because they import the testbed; the
+root command names them as strings and imports this module only when one runs.
 
 Exit codes: 0 the findings match the scenario; 1 they do not; 2 usage error (an
 unknown scenario, path or profile: the message lists the valid ones).
@@ -6,13 +8,13 @@ unknown scenario, path or profile: the message lists the valid ones).
 
 from __future__ import annotations
 
-import asyncio
 import json
 import sys
+from typing import Any
 
 import click
 
-from monitor.errors import CamcanaryError
+from monitor.cli.common import BAD_OUTCOME, OK, run
 from testbed import BUGS
 
 
@@ -94,13 +96,66 @@ def drill_command(
         )
     except ValueError as exc:
         raise click.UsageError(str(exc)) from exc
-    try:
-        report = asyncio.run(run_drill(options, sys.stderr))
-    except CamcanaryError as exc:  # the drill's own configuration did not validate
-        click.echo(f"camcanary drill: {exc}", err=True)
-        sys.exit(2)
+    # a CamcanaryError here: the drill's own configuration did not validate
+    report = run(run_drill(options, sys.stderr), prefix="camcanary drill")
     if as_json:
         click.echo(json.dumps(report))
     else:
         render_summary(report, sys.stdout)
-    sys.exit(0 if report["passed"] else 1)
+    sys.exit(OK if report["passed"] else BAD_OUTCOME)
+
+
+@click.command("demo")
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Narrate on stderr; print the summary as one JSON line on stdout.",
+)
+@click.option(
+    "--baseline",
+    type=click.FloatRange(min=0),
+    default=8.0,
+    show_default=True,
+    help="Seconds of probing before the faulty cache update.",
+)
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=1),
+    default=45.0,
+    show_default=True,
+    help="Seconds to wait for the leak after the update.",
+)
+@click.option(
+    "--db",
+    "db_url",
+    default=None,
+    help="SQLAlchemy URL to keep the drill's history (default: a temporary SQLite file).",
+)
+def demo_command(as_json: bool, baseline: float, timeout: float, db_url: str | None) -> None:
+    """Fire drill: reproduce the 2020 smart-display leak on a local camera cloud and catch it."""
+    from drills.demo import DemoOptions, run_demo, summary_ok
+
+    out = sys.stderr if as_json else sys.stdout
+    options = DemoOptions(baseline_s=baseline, timeout_s=timeout, db_url=db_url)
+    summary = run(run_demo(options, out))
+    ok = summary_ok(summary)
+    if as_json:
+        click.echo(json.dumps(summary))
+    else:
+        _print_summary(summary, ok)
+    sys.exit(OK if ok else BAD_OUTCOME)
+
+
+def _print_summary(summary: dict[str, Any], ok: bool) -> None:
+    first = summary["first_leak"]
+    if first:
+        click.echo(
+            f"\nLEAK caught on {first['path']}/{first['profile']}: {first['canary']} received "
+            f"{first['source_canary'] or 'an unknown'} canary's still ({first['verdict']}), "
+            f"{summary['seconds_to_detect']} s after the cache update."
+        )
+    click.echo(
+        f"leaks by path: {summary['leaks_by_path']}; kill switches: {summary['kill_switch']}"
+    )
+    click.echo("drill PASSED" if ok else "drill FAILED: the leak was not caught as expected")

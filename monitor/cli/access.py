@@ -7,7 +7,7 @@ configuration error.
 
 from __future__ import annotations
 
-import sys
+import re
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -15,9 +15,9 @@ from typing import TypeVar, cast
 
 import click
 
-from monitor.cli.killswitch import config_option
-from monitor.config import NAME_PATTERN, load_config
-from monitor.errors import CamcanaryError, ConfigError
+from monitor.cli.common import BAD_OUTCOME, config_option, fail, load, report
+from monitor.config import NAME_PATTERN
+from monitor.errors import CamcanaryError
 from monitor.store import Store
 from monitor.store.accounts import USER_ROLES, AccessError, Accounts, UserRole
 
@@ -25,28 +25,19 @@ T = TypeVar("T")
 
 
 def _with_accounts(config_file: Path, job: Callable[[Accounts], T]) -> T:
+    config = load(config_file)
     try:
-        config = load_config(config_file)
         store = Store(config.store.url)
         try:
             store.migrate()
             return job(Accounts(store.engine))
         finally:
             store.close()
-    except ConfigError as exc:
-        click.echo(str(exc), err=True)
-        sys.exit(2)
-    except AccessError as exc:
-        click.echo(f"camcanary: {exc}", err=True)
-        sys.exit(1)
     except CamcanaryError as exc:
-        click.echo(f"camcanary: {exc}", err=True)
-        sys.exit(2)
+        report(exc, (AccessError,))
 
 
 def _name(ctx: click.Context, param: click.Parameter, value: str) -> str:
-    import re
-
     if not re.match(NAME_PATTERN, value):
         raise click.BadParameter("lower-case letters, digits, '-' and '_', up to 63")
     return value
@@ -115,6 +106,5 @@ def tokens_revoke(config_file: Path, token_id: int) -> None:
     """Revoke token TOKEN_ID (and log its user's browser sessions out)."""
     now = datetime.now(UTC)
     if not _with_accounts(config_file, lambda a: a.revoke(token_id, now)):
-        click.echo(f"camcanary: no live token {token_id}", err=True)
-        sys.exit(1)
+        fail(f"camcanary: no live token {token_id}", BAD_OUTCOME)
     click.echo(f"revoked token {token_id}", err=True)

@@ -12,15 +12,14 @@ from __future__ import annotations
 
 import asyncio
 import os
-import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import click
 
-from monitor.config import Config, load_config
-from monitor.errors import CamcanaryError, ConfigError, KillSwitchError, KillSwitchStateError
+from monitor.cli.common import config_option, load, run
+from monitor.config import Config
 from monitor.incidents import IncidentEngine
 from monitor.killswitch import KillSwitchBackend, build_kill_switch
 from monitor.killswitch.machine import KillSwitchService, Transition
@@ -28,14 +27,6 @@ from monitor.store import Store
 
 T = TypeVar("T")
 
-config_option = click.option(
-    "--config",
-    "config_file",
-    required=True,
-    envvar="CAMCANARY_CONFIG",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Configuration file (or $CAMCANARY_CONFIG).",
-)
 actor_option = click.option(
     "--actor",
     default=None,
@@ -153,13 +144,9 @@ async def _sync(call: Callable[[], T]) -> T:
 
 
 def _with_service(config_file: Path, act: Callable[[KillSwitchService], Awaitable[T]]) -> T:
-    try:
-        config: Config = load_config(config_file)
-    except ConfigError as exc:
-        click.echo(str(exc), err=True)
-        sys.exit(2)
+    config = load(config_file)
 
-    async def run() -> Any:
+    async def act_and_announce() -> T:
         store = Store(config.store.url)
         backend = build_kill_switch(config.killswitch)
         try:
@@ -180,15 +167,4 @@ def _with_service(config_file: Path, act: Callable[[KillSwitchService], Awaitabl
             await backend.close()
             store.close()
 
-    try:
-        result: T = asyncio.run(run())
-    except KillSwitchStateError as exc:
-        click.echo(f"camcanary: refused: {exc}", err=True)
-        sys.exit(1)
-    except KillSwitchError as exc:
-        click.echo(f"camcanary: the kill switch backend did not take it: {exc}", err=True)
-        sys.exit(1)
-    except CamcanaryError as exc:
-        click.echo(f"camcanary: {exc}", err=True)
-        sys.exit(2)
-    return result
+    return run(act_and_announce())

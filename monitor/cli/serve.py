@@ -1,31 +1,28 @@
 """``camcanary serve``: the service (scheduler, probes, incidents, Slack outbox, web app)
 until SIGINT/SIGTERM; ``--demo`` runs it against an embedded testbed camera cloud.
 
-The demo: three tenants on a loopback testbed, the vendor app and the smart-display
-(hub) path under ``good`` and ``3g``, SQLite in a temporary directory, anonymous
-viewing on 127.0.0.1, two operator tokens printed (re-enabling needs two people).
-The hub's faulty cache update (xiaomi-2020) is deployed after ``--bug-after`` seconds.
+The demo is wired in ``drills.serve_demo`` (drills may import the testbed, the monitor
+may not), named here as a string and imported only when ``--demo`` is given.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import secrets
 import signal
-import sys
-import tempfile
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-import httpx
 
-from monitor.config import Config, load_config
-from monitor.errors import CamcanaryError, ConfigError
+from monitor.cli.common import load, resolve, run
+from monitor.errors import ConfigError
 
-DEMO_INTERVAL_S = 5.0  # 12 probes every 5 s: the dashboard fills within a minute
+if TYPE_CHECKING:
+    from monitor.config import Config
+
+# serve_demo(port, bug_after_s) -> the coroutine that runs the demo service
+DEMO = "drills.serve_demo:serve_demo"
 
 
 @click.command("serve")
@@ -58,17 +55,13 @@ def serve_command(
     if demo == (config_file is not None):
         raise click.UsageError("give either --config FILE or --demo")
     if demo:
-        _run(_demo(8400 if port is None else port, bug_after))
+        run(resolve(DEMO)(8400 if port is None else port, bug_after))
         return
     assert config_file is not None
-    try:
-        config = load_config(config_file)
-    except ConfigError as exc:
-        click.echo(str(exc), err=True)
-        sys.exit(2)
+    config = load(config_file)
     if port is not None:
         config = config.model_copy(update={"web": config.web.model_copy(update={"port": port})})
-    _run(serve(config))
+    run(serve(config))
 
 
 async def serve(
@@ -114,81 +107,3 @@ async def serve(
 
 def _bind(config: Config) -> tuple[str, int]:
     return config.web.host, config.web.port
-
-
-async def _demo(port: int, bug_after: float) -> None:
-    from drills.demo import BUG, TENANTS, DemoOptions, demo_config
-    from monitor.config import parse_config, slack_environ
-    from monitor.store.accounts import Accounts
-    from testbed import TestbedCloud, TestbedServer
-
-    secret, switch_secret = secrets.token_hex(16), secrets.token_hex(16)
-    admin = secrets.token_urlsafe(16)
-    cloud = TestbedCloud.create(
-        secret.encode(), list(TENANTS), killswitch_secret=switch_secret.encode(), admin_token=admin
-    )
-    with tempfile.TemporaryDirectory(prefix="camcanary-serve-demo-") as tmp:
-        async with TestbedServer(cloud) as server:
-            options = DemoOptions(interval_s=DEMO_INTERVAL_S, jitter_s=1.0)
-            data = demo_config(
-                server.url, cloud, secret, switch_secret, f"sqlite:///{Path(tmp) / 'db'}", options
-            )
-            data["web"] = {"host": "127.0.0.1", "port": port, "anonymous_viewer": True}
-            config = parse_config(data, source="serve --demo", environ=slack_environ())
-
-            async def started(monitor: Any, url: str) -> None:
-                accounts = Accounts(monitor.store.engine)
-                now = monitor.web_context().clock()
-                first = await asyncio.to_thread(accounts.add_user, "demo-operator", "operator", now)
-                second = await asyncio.to_thread(
-                    accounts.add_user, "demo-approver", "operator", now
-                )
-                click.echo(f"camcanary demo: dashboard {url}/ (anonymous viewing on loopback)")
-                click.echo(f"camcanary demo: operator token {first} (user demo-operator)")
-                click.echo(f"camcanary demo: second operator token {second} (user demo-approver)")
-                click.echo(
-                    f"camcanary demo: the hub's faulty cache update ({BUG}) goes live in "
-                    f"{bug_after:g} s; try: curl -H 'Authorization: Bearer {first}' "
-                    f"{url}/api/v1/paths",
-                    nl=True,
-                )
-                sys.stdout.flush()
-                bug = asyncio.create_task(_deploy_bug(server.url, admin, bug_after))
-                _background.add(bug)
-                bug.add_done_callback(_background.discard)
-
-            try:
-                await serve(config, started=started)
-            finally:
-                for task in list(_background):
-                    task.cancel()
-                    with contextlib.suppress(asyncio.CancelledError):
-                        await task
-
-
-_background: set[asyncio.Task[None]] = set()
-
-
-async def _deploy_bug(testbed_url: str, admin: str, after_s: float) -> None:
-    from drills.demo import BUG
-
-    await asyncio.sleep(after_s)
-    async with httpx.AsyncClient(trust_env=False) as client:
-        response = await client.post(
-            f"{testbed_url}/admin/v1/bugs",
-            json={"bug": BUG, "enabled": True},
-            headers={"Authorization": f"Bearer {admin}"},
-        )
-    if response.is_success:
-        click.echo(f"camcanary demo: deployed the hub 'cache update' ({BUG})")
-    else:
-        click.echo(f"camcanary demo: could not deploy the bug: HTTP {response.status_code}")
-    sys.stdout.flush()
-
-
-def _run(coroutine: Awaitable[None]) -> None:
-    try:
-        asyncio.run(coroutine)  # type: ignore[arg-type]
-    except CamcanaryError as exc:
-        click.echo(f"camcanary: {exc}", err=True)
-        sys.exit(2)

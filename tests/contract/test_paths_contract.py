@@ -145,7 +145,10 @@ async def probe(config: Config, routes: RouteBackend) -> ProbeResult:
 
 
 def failed(result: ProbeResult) -> str:
+    """The result's reason, once it is the path's own failure: an adapter that raised
+    instead of returning a CaptureFailure shows as the prober's "internal error"."""
     assert result.verdict == Verdict.ERROR, (result.verdict, result.detail)
+    assert not result.prober_fault, result.detail
     assert result.detail
     return result.detail
 

@@ -2,12 +2,17 @@
 
     base        Alert, the Notifier contract, NotifierError
     console     ConsoleNotifier (registered: needs no credentials)
-    slack       SlackNotifier: slack-sdk Web API, the outbox's transport (built from
-                the ``slack:`` config section, not from NOTIFIERS)
+    slack       SlackNotifier: slack-sdk Web API, the outbox's transport
     blocks      Block Kit for incident threads
     outbox      the durable outbox and its sender
     evidence    the encrypted evidence vault
     tables      the SQLAlchemy tables of the above (migration 0003)
+
+``NOTIFIERS`` holds the notifiers a config's ``alerts:`` list may name: each is sent
+every `Alert` as it happens. Slack is deliberately not one of them: it is configured
+by the ``slack:`` section, and incidents reach it as threads (parent, updates,
+replies) composed by the incident engine and delivered through the durable outbox,
+with ``SlackNotifier`` as the outbox's `alerts.outbox.Transport`.
 
 This package imports nothing else of camcanary's.
 """
@@ -22,6 +27,15 @@ NOTIFIERS: dict[str, type[Notifier]] = {
     "console": ConsoleNotifier,
 }
 
+
+def build_notifier(kind: str) -> Notifier:
+    """A new notifier of ``kind``; ValueError listing the valid kinds otherwise."""
+    notifier = NOTIFIERS.get(kind)
+    if notifier is None:
+        raise ValueError(f"unknown alert kind {kind!r} (valid: {', '.join(NOTIFIERS)})")
+    return notifier()
+
+
 __all__ = [
     "NOTIFIERS",
     "Alert",
@@ -30,4 +44,5 @@ __all__ = [
     "Notifier",
     "NotifierError",
     "SlackNotifier",
+    "build_notifier",
 ]

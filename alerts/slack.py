@@ -23,7 +23,7 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 )
 from slack_sdk.web.async_client import AsyncWebClient
 
-from alerts.base import Alert, Notifier, NotifierError
+from alerts.base import NotifierError
 
 METADATA_EVENT = "camcanary_message"
 # ok:false errors that retrying the same call cannot fix.
@@ -46,7 +46,10 @@ PERMANENT_ERRORS = frozenset(
 )
 
 
-class SlackNotifier(Notifier):
+class SlackNotifier:
+    """The outbox's Slack transport; not a `Notifier`: incidents reach Slack as threads
+    composed by the incident engine and delivered by the outbox, never as single alerts."""
+
     def __init__(
         self,
         token: str,
@@ -128,14 +131,6 @@ class SlackNotifier(Notifier):
             ):
                 return str(message["ts"])
         return None
-
-    async def send(self, alert: Alert) -> None:
-        """The plain notifier contract: one line in the default channel."""
-        await self.post(
-            self.channel,
-            {"text": f"incident #{alert.incident_id}: {alert.summary}"},
-            key=f"alert:{alert.incident_id}:{alert.kind}:{alert.hits}",
-        )
 
     async def check(self) -> str:
         """``auth.test``: returns the bot's user id, or raises NotifierError."""

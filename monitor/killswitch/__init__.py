@@ -1,13 +1,23 @@
-"""Kill-switch backends, their registry, and the state machine that drives them."""
+"""Kill-switch backends, their registry, and the state machine that drives them.
+
+``KILL_SWITCHES`` is the one place a backend kind is named: `build_kill_switch`
+looks the configured kind up there and lets the class build itself from the config
+(``KillSwitchBackend.from_config``).
+"""
 
 from __future__ import annotations
 
-from monitor.config import KillSwitchConfig
+from typing import TYPE_CHECKING
+
 from monitor.killswitch.base import KillSwitchBackend
 from monitor.killswitch.builtin import BuiltinKillSwitch
+from monitor.killswitch.post import sign
 from monitor.killswitch.record import RecordKillSwitch
 from monitor.killswitch.unleash import UnleashKillSwitch
-from monitor.killswitch.webhook import WebhookKillSwitch, sign
+from monitor.killswitch.webhook import WebhookKillSwitch
+
+if TYPE_CHECKING:
+    from monitor.config import KillSwitchConfig
 
 KILL_SWITCHES: dict[str, type[KillSwitchBackend]] = {
     "builtin": BuiltinKillSwitch,
@@ -18,21 +28,12 @@ KILL_SWITCHES: dict[str, type[KillSwitchBackend]] = {
 
 
 def build_kill_switch(config: KillSwitchConfig) -> KillSwitchBackend:
-    if config.kind in ("webhook", "unleash"):
-        if config.url is None or config.secret is None:  # the config validator forbids it
-            raise ValueError(f"a {config.kind} kill switch needs url and secret")
-        secret = config.secret.get_secret_value()
-        if config.kind == "unleash":
-            return UnleashKillSwitch(
-                config.url,
-                secret,
-                project=config.unleash_project,
-                environment=config.unleash_environment,
-                features=config.unleash_features,
-                timeout_s=config.timeout_s,
-            )
-        return WebhookKillSwitch(config.url, secret.encode(), timeout_s=config.timeout_s)
-    return KILL_SWITCHES[config.kind]()
+    """The backend of ``config.kind``; ValueError listing the valid kinds otherwise."""
+    backend = KILL_SWITCHES.get(config.kind)
+    if backend is None:
+        valid = ", ".join(KILL_SWITCHES)
+        raise ValueError(f"unknown kill switch kind {config.kind!r} (valid: {valid})")
+    return backend.from_config(config)
 
 
 __all__ = [

@@ -13,16 +13,17 @@ Both calls are idempotent at Unleash: switching off an off feature answers 200.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Mapping
+from typing import TYPE_CHECKING, Self
 from urllib.parse import quote
 
 import httpx
 
-from monitor.errors import KillSwitchError
-from monitor.killswitch.base import KillSwitchBackend
+from monitor.killswitch.base import KillSwitchBackend, needs_url_and_secret
+from monitor.killswitch.post import ATTEMPTS, post_with_retries
 
-ATTEMPTS = 3
+if TYPE_CHECKING:
+    from monitor.config import KillSwitchConfig
 
 
 class UnleashKillSwitch(KillSwitchBackend):
@@ -44,6 +45,18 @@ class UnleashKillSwitch(KillSwitchBackend):
             timeout=timeout_s, trust_env=False, headers={"Authorization": token}
         )
 
+    @classmethod
+    def from_config(cls, config: KillSwitchConfig) -> Self:
+        url, token = needs_url_and_secret(config)
+        return cls(
+            url,
+            token,
+            project=config.unleash_project,
+            environment=config.unleash_environment,
+            features=config.unleash_features,
+            timeout_s=config.timeout_s,
+        )
+
     def endpoint(self, path: str, state: str) -> str:
         feature = self._features.get(path, path)
         action = "off" if state == "tripped" else "on"
@@ -54,21 +67,14 @@ class UnleashKillSwitch(KillSwitchBackend):
 
     async def apply(self, path: str, state: str, reason: str) -> None:
         url = self.endpoint(path, state)
-        last = "no attempt"
-        for attempt in range(ATTEMPTS):
-            try:
-                response = await self._client.post(url)
-            except httpx.HTTPError as exc:
-                last = f"{type(exc).__name__}: {exc}"
-            else:
-                if response.is_success:
-                    return
-                last = f"HTTP {response.status_code}: {response.text[:200]}"
-                if 400 <= response.status_code < 500 and response.status_code != 429:
-                    raise KillSwitchError(f"Unleash refused {url}: {last}", permanent=True)
-            if attempt + 1 < ATTEMPTS:
-                await asyncio.sleep(0.5 * 2**attempt)
-        raise KillSwitchError(f"Unleash unreachable at {url} after {ATTEMPTS} attempts: {last}")
+        await post_with_retries(
+            self._client,
+            url,
+            refused=lambda last: f"Unleash refused {url}: {last}",
+            unreachable=lambda last: (
+                f"Unleash unreachable at {url} after {ATTEMPTS} attempts: {last}"
+            ),
+        )
 
     async def close(self) -> None:
         await self._client.aclose()

@@ -7,23 +7,18 @@ the Slack/Stripe scheme, so the receiver can reject forgeries and replays.
 
 from __future__ import annotations
 
-import asyncio
-import hashlib
-import hmac
 import json
-import time
+from typing import TYPE_CHECKING, Self
 
 import httpx
 
-from monitor.errors import KillSwitchError
-from monitor.killswitch.base import KillSwitchBackend
+from monitor.killswitch.base import KillSwitchBackend, needs_url_and_secret
+from monitor.killswitch.post import ATTEMPTS, post_with_retries, sign, signed_headers
 
-ATTEMPTS = 3
+if TYPE_CHECKING:
+    from monitor.config import KillSwitchConfig
 
-
-def sign(secret: bytes, timestamp: int, body: bytes) -> str:
-    mac = hmac.new(secret, f"{timestamp}.".encode() + body, hashlib.sha256)
-    return f"v1={mac.hexdigest()}"
+__all__ = ["ATTEMPTS", "WebhookKillSwitch", "sign"]
 
 
 class WebhookKillSwitch(KillSwitchBackend):
@@ -32,29 +27,21 @@ class WebhookKillSwitch(KillSwitchBackend):
         self._secret = secret
         self._client = httpx.AsyncClient(timeout=timeout_s, trust_env=False)
 
+    @classmethod
+    def from_config(cls, config: KillSwitchConfig) -> Self:
+        url, secret = needs_url_and_secret(config)
+        return cls(url, secret.encode(), timeout_s=config.timeout_s)
+
     async def apply(self, path: str, state: str, reason: str) -> None:
         body = json.dumps({"path": path, "state": state, "reason": reason}).encode()
-        last = "no attempt"
-        for attempt in range(ATTEMPTS):
-            timestamp = int(time.time())
-            headers = {
-                "Content-Type": "application/json",
-                "X-Camcanary-Timestamp": str(timestamp),
-                "X-Camcanary-Signature": sign(self._secret, timestamp, body),
-            }
-            try:
-                response = await self._client.post(self.url, content=body, headers=headers)
-            except httpx.HTTPError as exc:
-                last = f"{type(exc).__name__}: {exc}"
-            else:
-                if response.is_success:
-                    return
-                last = f"HTTP {response.status_code}: {response.text[:200]}"
-                if 400 <= response.status_code < 500 and response.status_code != 429:
-                    raise KillSwitchError(f"{self.url} refused: {last}", permanent=True)
-            if attempt + 1 < ATTEMPTS:  # no pause after the last try: report the failure now
-                await asyncio.sleep(0.5 * 2**attempt)
-        raise KillSwitchError(f"{self.url} unreachable after {ATTEMPTS} attempts: {last}")
+        await post_with_retries(
+            self._client,
+            self.url,
+            body=body,
+            headers=lambda: signed_headers(self._secret, body),
+            refused=lambda last: f"{self.url} refused: {last}",
+            unreachable=lambda last: f"{self.url} unreachable after {ATTEMPTS} attempts: {last}",
+        )
 
     async def close(self) -> None:
         await self._client.aclose()

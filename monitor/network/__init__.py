@@ -4,7 +4,7 @@ the backends that route through it or through a real Toxiproxy."""
 from __future__ import annotations
 
 from monitor.network.backends import BACKENDS, open_backend
-from monitor.network.base import RouteBackend
+from monitor.network.base import BackendOptions, RouteBackend
 from monitor.network.faults import (
     LimitDataToxic,
     ResetPeerToxic,
@@ -40,6 +40,7 @@ __all__ = [
     "NO_THROTTLING",
     "PROFILES",
     "TOXICS",
+    "BackendOptions",
     "BandwidthToxic",
     "CdpConditions",
     "Chunk",

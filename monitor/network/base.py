@@ -3,10 +3,21 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from dataclasses import dataclass
 from types import TracebackType
 from typing import Self
 
 from monitor.network.profiles import Profile
+
+DEFAULT_TOXIPROXY_URL = "http://127.0.0.1:8474"
+
+
+@dataclass(frozen=True)
+class BackendOptions:
+    """What a config says about the backends (its ``network:`` section, less the kind);
+    each backend reads the options it has and ignores the others'."""
+
+    toxiproxy_url: str = DEFAULT_TOXIPROXY_URL
 
 
 class RouteBackend(ABC):
@@ -16,6 +27,11 @@ class RouteBackend(ABC):
     of every profile's ``outage`` starts when the backend is created, and is shared
     by all its routes: "all routes down" means all routes of one backend.
     """
+
+    @classmethod
+    @abstractmethod
+    def from_options(cls, options: BackendOptions) -> Self:
+        """A new backend set up from ``options``."""
 
     @abstractmethod
     async def route(

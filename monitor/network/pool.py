@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import time
+from typing import Self
 
-from monitor.network.base import RouteBackend
+from monitor.network.base import BackendOptions, RouteBackend
 from monitor.network.profiles import Profile
 from monitor.network.proxy import TcpProxy
 
@@ -19,6 +20,10 @@ class ProxyPool(RouteBackend):
         self._lock = asyncio.Lock()
         self._closed = False
         self.started = time.monotonic()  # the outage clock of every proxy in the pool
+
+    @classmethod
+    def from_options(cls, options: BackendOptions) -> Self:
+        return cls()
 
     async def route(
         self, upstream_host: str, upstream_port: int, profile: Profile

@@ -18,18 +18,18 @@ import contextlib
 import logging
 import re
 import time
-from typing import Any
+from typing import Any, Self
 from urllib.parse import urlsplit
 
 import httpx
 
-from monitor.network.base import RouteBackend
+from monitor.network.base import DEFAULT_TOXIPROXY_URL, BackendOptions, RouteBackend
 from monitor.network.profiles import Outage, Profile
 from monitor.network.registry import toxiproxy_json
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_URL = "http://127.0.0.1:8474"
+DEFAULT_URL = DEFAULT_TOXIPROXY_URL
 
 
 class ToxiproxyBackend(RouteBackend):
@@ -63,6 +63,10 @@ class ToxiproxyBackend(RouteBackend):
         self._lock = asyncio.Lock()
         self._closed = False
         self.started = time.monotonic()
+
+    @classmethod
+    def from_options(cls, options: BackendOptions) -> Self:
+        return cls(options.toxiproxy_url)
 
     async def version(self) -> str:
         """The server's version (``GET /version``: JSON in 2.6+, plain text before)."""

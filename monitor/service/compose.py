@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from alerts import NOTIFIERS, Notifier
+from alerts import Notifier, build_notifier
 from alerts.evidence import EvidenceVault
 from alerts.outbox import OutboxSender, utcnow
 from alerts.slack import SlackNotifier
@@ -71,7 +71,9 @@ def compose(
 ) -> Parts:
     store = Store(config.store.url)
     chosen = (
-        list(notifiers) if notifiers is not None else [NOTIFIERS[n.kind]() for n in config.alerts]
+        list(notifiers)
+        if notifiers is not None
+        else [build_notifier(n.kind) for n in config.alerts]
     )
     backend = kill_switch or build_kill_switch(config.killswitch)
     pool = open_backend(config.network.backend, toxiproxy_url=config.network.toxiproxy_url)

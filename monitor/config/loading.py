@@ -67,9 +67,9 @@ def _line(error: ErrorDetails) -> str:
         message = "Field required"
     elif error["type"] == "extra_forbidden":
         if kind is not None and len(loc) == 3:
-            article = "an" if kind[0] in "aeiou" else "a"
             where = ".".join(str(part) for part in loc[:2])
-            return f"{where}: {article} {kind} path has no option {str(loc[2])!r}"
+            valid = ", ".join(PATH_OPTIONS[kind].model_fields)
+            return f"{where}: {kind} paths have no option {str(loc[2])!r} (valid: {valid})"
         message = "unknown key"
     where = ".".join(str(part) for part in loc) or "(top level)"
     return f"{where}: {message}"

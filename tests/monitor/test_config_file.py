@@ -135,6 +135,20 @@ def test_unreadable_secret_file_is_a_config_error(tmp_path: Path) -> None:
     )
 
 
+def test_an_env_key_takes_its_variable_even_empty_but_an_empty_slack_token_is_unset(
+    tmp_path: Path,
+) -> None:
+    # Compose files pass ${VAR:-}: a canary's named variable is taken as it is, while an
+    # optional secret such as SLACK_BOT_TOKEN left empty means "no Slack".
+    environ = {**ENV, "LOBBY_TOKEN": "", "SLACK_BOT_TOKEN": "", "CAMCANARY_SLACK_CHANNEL": "#c"}
+
+    config = load_config(write(tmp_path, GOOD), environ=environ)
+
+    assert config.canaries[0].token.get_secret_value() == ""
+    assert config.slack.bot_token is None
+    assert not config.slack.enabled
+
+
 def config_error(path: Path, environ: dict[str, str] = ENV) -> str:
     with pytest.raises(ConfigError) as caught:
         load_config(path, environ=environ)

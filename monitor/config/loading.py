@@ -58,13 +58,20 @@ def _line(error: ErrorDetails) -> str:
     # Errors inside a path carry the union's tag after the index: paths.1.snapshot.url.
     if len(loc) >= 3 and loc[0] == "paths" and loc[2] in PATH_OPTIONS:
         kind = str(loc.pop(2))
+    # The union's own errors read as the fields' errors did before there was a union.
     if error["type"] == "union_tag_invalid":
-        tag = (error.get("ctx") or {}).get("tag")
+        tag = error["input"].get("kind") if isinstance(error["input"], Mapping) else None
         loc.append("kind")
-        message = f"unknown path kind {tag!r} (valid: {', '.join(PATH_OPTIONS)})"
+        message = (
+            f"unknown path kind {tag!r} (valid: {', '.join(PATH_OPTIONS)})"
+            if isinstance(tag, str)
+            else "Input should be a valid string"
+        )
     elif error["type"] == "union_tag_not_found":
         loc.append("kind")
         message = "Field required"
+    elif error["type"] == "model_attributes_type" and len(loc) == 2 and loc[0] == "paths":
+        message = "Input should be a valid dictionary or instance of PathConfig"
     elif error["type"] == "extra_forbidden":
         if kind is not None and len(loc) == 3:
             where = ".".join(str(part) for part in loc[:2])

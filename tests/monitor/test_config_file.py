@@ -409,3 +409,12 @@ def test_the_paths_documentation_example_passes_config_check(tmp_path: Path) -> 
 
     assert result.exit_code == 0, result.output
     assert result.stdout == f"{path}: ok (2 canaries, 5 paths, 7 profiles: 70 probes)\n"
+
+
+def test_a_malformed_path_entry_or_kind_reads_as_a_plain_type_error(tmp_path: Path) -> None:
+    path = write(tmp_path, with_path("    kind: 5\n    url: http://cloud.test/s\n  - app\n"))
+
+    assert config_error(path).splitlines() == [
+        f"{path}: paths.2.kind: Input should be a valid string",
+        f"{path}: paths.3: Input should be a valid dictionary or instance of PathConfig",
+    ]

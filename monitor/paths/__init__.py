@@ -12,6 +12,8 @@ from monitor.paths.rtsp import RtspPath
 from monitor.paths.snapshot import SnapshotPath
 from monitor.paths.thumbnails import ThumbnailsPath
 
+# Each adapter takes its kind's option model, monitor.config.PATH_OPTIONS[kind];
+# tests/monitor/test_config_registries.py keeps the two registries' kinds one list.
 PATH_KINDS: dict[str, type[IntegrationPath]] = {
     "snapshot": SnapshotPath,
     "mjpeg": MjpegPath,

@@ -14,7 +14,7 @@ from __future__ import annotations
 import uuid
 from typing import Any, Final
 
-from monitor.config import CanaryConfig
+from monitor.config import AlexaOptions, CanaryConfig
 from monitor.paths.base import Capture, CaptureFailure, IntegrationPath, Router
 from monitor.paths.google_home import ResponseError, capture_returned_url, dig, post_json
 
@@ -24,6 +24,10 @@ PROTOCOLS: Final = ("HLS", "RTSP")
 
 class AlexaPath(IntegrationPath):
     kind = "alexa"
+    config: AlexaOptions
+
+    def __init__(self, config: AlexaOptions) -> None:
+        super().__init__(config)
 
     async def capture(
         self, canary: CanaryConfig, profile: str, router: Router

@@ -61,9 +61,12 @@ class IntegrationPath(ABC):
 
     An adapter is created once per configured path and reused for every probe of it,
     so it may keep per-profile state (as a real client keeps its network estimate).
+    Each adapter takes its own kind's option model (``monitor.config.paths``) and
+    declares it as the type of ``config``.
     """
 
     kind: ClassVar[str]
+    config: PathConfig
 
     def __init__(self, config: PathConfig) -> None:
         self.config = config

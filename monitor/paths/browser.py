@@ -31,7 +31,7 @@ from playwright.async_api import Browser, Page, Request, Response, Route, async_
 from playwright.async_api import Error as PlaywrightError
 from playwright.async_api import TimeoutError as PlaywrightTimeout
 
-from monitor.config import CanaryConfig, PathConfig
+from monitor.config import BrowserOptions, CanaryConfig
 from monitor.network import PROFILES
 from monitor.paths.base import Capture, CaptureFailure, IntegrationPath, Router
 from monitor.paths.chromium import BrowserError, find_chromium, launch_chromium
@@ -67,8 +67,9 @@ class _Failed(Exception):
 
 class BrowserPath(IntegrationPath):
     kind = "browser"
+    config: BrowserOptions
 
-    def __init__(self, config: PathConfig) -> None:
+    def __init__(self, config: BrowserOptions) -> None:
         super().__init__(config)
         self.last_browser_pid: int | None = None  # the last Chromium's process group
 
@@ -109,7 +110,7 @@ class _Run:
     """The state of one probe's page: bytes received, main-document status, refusals."""
 
     def __init__(
-        self, config: PathConfig, canary: CanaryConfig, origins: set[tuple[str, int]]
+        self, config: BrowserOptions, canary: CanaryConfig, origins: set[tuple[str, int]]
     ) -> None:
         self.config = config
         self.canary = canary

@@ -21,7 +21,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
-from monitor.config import CanaryConfig, PathConfig
+from monitor.config import CanaryConfig, GoogleHomeOptions, IndexOptions, PlaylistOptions
 from monitor.paths.base import Capture, CaptureFailure, IntegrationPath, Router, http_client
 from monitor.paths.streams import capture_stream_url, default_port
 
@@ -40,7 +40,7 @@ class ResponseError(Exception):
 
 
 async def post_json(
-    config: PathConfig,
+    config: IndexOptions,
     router: Router,
     url: str,
     body: dict[str, Any],
@@ -99,7 +99,7 @@ def dig(document: Any, *keys: str | int) -> Any:
 
 
 async def capture_returned_url(
-    url: str, used: int, config: PathConfig, router: Router
+    url: str, used: int, config: PlaylistOptions, router: Router
 ) -> Capture | CaptureFailure:
     """`capture_stream_url`, counting the ``used`` bytes of the integration's answer."""
     result = await capture_stream_url(url, config, router)
@@ -112,6 +112,10 @@ async def capture_returned_url(
 
 class GoogleHomePath(IntegrationPath):
     kind = "google_home"
+    config: GoogleHomeOptions
+
+    def __init__(self, config: GoogleHomeOptions) -> None:
+        super().__init__(config)
 
     async def capture(
         self, canary: CanaryConfig, profile: str, router: Router

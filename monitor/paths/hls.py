@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Final
 from urllib.parse import urljoin
 
-from monitor.config import CanaryConfig
+from monitor.config import CanaryConfig, HlsOptions, PlaylistOptions
 from monitor.paths.base import Capture, CaptureFailure, IntegrationPath, Router
 from monitor.paths.streams import Fetcher, StreamError, decode_video
 
@@ -77,9 +77,10 @@ def parse_playlist(raw: bytes, base: str) -> Playlist:
     return playlist
 
 
-async def capture_playlist(fetcher: Fetcher, raw: bytes, url: str) -> Capture | CaptureFailure:
+async def capture_playlist(
+    fetcher: Fetcher, config: PlaylistOptions, raw: bytes, url: str
+) -> Capture | CaptureFailure:
     """Frames from an already fetched playlist (master or media) at ``url``."""
-    config = fetcher.config
     try:
         playlist = parse_playlist(raw, url)
         if playlist.variants:
@@ -109,6 +110,10 @@ async def capture_playlist(fetcher: Fetcher, raw: bytes, url: str) -> Capture | 
 
 class HlsPath(IntegrationPath):
     kind = "hls"
+    config: HlsOptions
+
+    def __init__(self, config: HlsOptions) -> None:
+        super().__init__(config)
 
     async def capture(
         self, canary: CanaryConfig, profile: str, router: Router
@@ -120,4 +125,4 @@ class HlsPath(IntegrationPath):
                 body = await fetcher.get(url, self.config.max_playlist_bytes, "playlist")
             except StreamError as exc:
                 return exc.failure(fetcher.bytes_received)
-            return await capture_playlist(fetcher, body.data, body.url)
+            return await capture_playlist(fetcher, self.config, body.data, body.url)

@@ -14,7 +14,7 @@ from typing import Final
 
 import httpx
 
-from monitor.config import CanaryConfig, PathConfig
+from monitor.config import CanaryConfig, HttpStreamOptions, MjpegOptions
 from monitor.paths.base import Capture, CaptureFailure, IntegrationPath, Router
 from monitor.paths.streams import MJPEG_TYPE, Fetcher, StreamError, content_type
 
@@ -76,7 +76,9 @@ def boundary_of(header: str) -> bytes:
     return match.group(1).rstrip(" ").encode("ascii")
 
 
-async def read_mjpeg(response: httpx.Response, config: PathConfig, fetcher: Fetcher) -> list[bytes]:
+async def read_mjpeg(
+    response: httpx.Response, config: HttpStreamOptions, fetcher: Fetcher
+) -> list[bytes]:
     """The first ``config.frames`` JPEG parts of a multipart response."""
     boundary = boundary_of(response.headers.get("content-type", ""))
     source = _Input(response.aiter_raw(), fetcher, config.max_bytes)
@@ -125,6 +127,10 @@ async def _part_headers(source: _Input) -> dict[str, str]:
 
 class MjpegPath(IntegrationPath):
     kind = "mjpeg"
+    config: MjpegOptions
+
+    def __init__(self, config: MjpegOptions) -> None:
+        super().__init__(config)
 
     async def capture(
         self, canary: CanaryConfig, profile: str, router: Router

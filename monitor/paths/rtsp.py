@@ -28,7 +28,7 @@ from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
 import av
 
-from monitor.config import CanaryConfig, PathConfig
+from monitor.config import CanaryConfig, RtspOptions, StreamOptions
 from monitor.paths.base import Capture, CaptureFailure, IntegrationPath, Router
 from monitor.paths.rtsp_guard import guarded
 from monitor.paths.streams import (
@@ -135,7 +135,7 @@ def _errno_text(exc: av.FFmpegError) -> str:
 
 
 async def capture_rtsp(
-    url: str, config: PathConfig, router: Router, token: str | None = None
+    url: str, config: StreamOptions, router: Router, token: str | None = None
 ) -> Capture | CaptureFailure:
     """Frames of an RTSP URL (already host-checked or from config), dialled via router.
 
@@ -180,6 +180,10 @@ async def capture_rtsp(
 
 class RtspPath(IntegrationPath):
     kind = "rtsp"
+    config: RtspOptions
+
+    def __init__(self, config: RtspOptions) -> None:
+        super().__init__(config)
 
     async def capture(
         self, canary: CanaryConfig, profile: str, router: Router

@@ -7,7 +7,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
-from monitor.config import CanaryConfig, PathConfig
+from monitor.config import CanaryConfig, SnapshotOptions
 from monitor.paths.base import (
     Capture,
     CaptureFailure,
@@ -22,8 +22,9 @@ IMAGE_TYPES = ("image/jpeg", "image/png", "image/webp")
 
 class SnapshotPath(IntegrationPath):
     kind = "snapshot"
+    config: SnapshotOptions
 
-    def __init__(self, config: PathConfig) -> None:
+    def __init__(self, config: SnapshotOptions) -> None:
         super().__init__(config)
         self._estimators: dict[str, NetworkQualityEstimator] = {}
 

@@ -26,7 +26,7 @@ import av
 import httpx
 from PIL import Image
 
-from monitor.config import PathConfig
+from monitor.config import PlaylistOptions, StreamOptions
 from monitor.paths.base import Capture, CaptureFailure, Router, http_client
 
 # A larger declared frame is refused before our decode loop. (FFmpeg's stream probing
@@ -55,14 +55,16 @@ class StreamError(Exception):
         return CaptureFailure(self.reason, self.status, received)
 
 
-def allowed_hosts(config: PathConfig) -> frozenset[str]:
+def allowed_hosts(config: StreamOptions) -> frozenset[str]:
     """The configured hosts, or only the host of the path's own URL."""
     if config.allowed_hosts:
         return frozenset(host.lower().strip("[]") for host in config.allowed_hosts)
     return frozenset({(urlsplit(config.url).hostname or "").lower()})
 
 
-def check_url(url: str, config: PathConfig, schemes: tuple[str, ...] = ("http", "https")) -> None:
+def check_url(
+    url: str, config: StreamOptions, schemes: tuple[str, ...] = ("http", "https")
+) -> None:
     """Raise StreamError unless ``url`` has one of ``schemes`` and an allowed host."""
     parts = urlsplit(url)
     if parts.scheme.lower() not in schemes:
@@ -98,7 +100,7 @@ class Fetcher:
     """
 
     def __init__(
-        self, config: PathConfig, router: Router, headers: dict[str, str] | None = None
+        self, config: StreamOptions, router: Router, headers: dict[str, str] | None = None
     ) -> None:
         self.config = config
         self.router = router
@@ -227,7 +229,7 @@ def image_size(jpeg: bytes) -> tuple[int, int]:
 
 
 async def capture_stream_url(
-    url: str, config: PathConfig, router: Router
+    url: str, config: PlaylistOptions, router: Router
 ) -> Capture | CaptureFailure:
     """Fetch the first ``config.frames`` frames of a stream URL an integration returned.
 
@@ -257,7 +259,7 @@ async def capture_stream_url(
                 if kind in HLS_TYPES or urlsplit(final_url).path.endswith(".m3u8"):
                     limit = config.max_playlist_bytes
                     text = await fetcher.read(response, limit, "playlist")
-                    return await capture_playlist(fetcher, text, final_url)
+                    return await capture_playlist(fetcher, config, text, final_url)
                 if kind in MP4_TYPES:
                     data = await fetcher.read(response, config.max_bytes, "video")
                     frames = await asyncio.to_thread(decode_video, data, config.frames, "mp4")

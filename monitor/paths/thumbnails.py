@@ -20,7 +20,7 @@ from datetime import datetime
 from typing import Any, Final
 from urllib.parse import urljoin
 
-from monitor.config import CanaryConfig
+from monitor.config import CanaryConfig, ThumbnailsOptions
 from monitor.paths.base import Capture, CaptureFailure, IntegrationPath, Router
 from monitor.paths.streams import IMAGE_TYPES, Fetcher, StreamError, check_url
 
@@ -29,6 +29,10 @@ MAX_EVENTS: Final = 1000  # entries of a list considered; the rest is ignored
 
 class ThumbnailsPath(IntegrationPath):
     kind = "thumbnails"
+    config: ThumbnailsOptions
+
+    def __init__(self, config: ThumbnailsOptions) -> None:
+        super().__init__(config)
 
     async def capture(
         self, canary: CanaryConfig, profile: str, router: Router

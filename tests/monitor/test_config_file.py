@@ -9,7 +9,14 @@ import pytest
 from click.testing import CliRunner
 
 from monitor.cli import main
-from monitor.config import Config, load_config
+from monitor.config import (
+    PATH_OPTIONS,
+    BrowserOptions,
+    Config,
+    PathConfig,
+    RtspOptions,
+    load_config,
+)
 from monitor.errors import ConfigError
 from monitor.network import PROFILES
 from monitor.paths import PATH_KINDS
@@ -126,6 +133,20 @@ def test_unreadable_secret_file_is_a_config_error(tmp_path: Path) -> None:
         f"{path}: canaries.0: token_env: cannot read LOBBY_TOKEN_FILE={missing}: "
         "No such file or directory"
     )
+
+
+def test_an_env_key_takes_its_variable_even_empty_but_an_empty_slack_token_is_unset(
+    tmp_path: Path,
+) -> None:
+    # Compose files pass ${VAR:-}: a canary's named variable is taken as it is, while an
+    # optional secret such as SLACK_BOT_TOKEN left empty means "no Slack".
+    environ = {**ENV, "LOBBY_TOKEN": "", "SLACK_BOT_TOKEN": "", "CAMCANARY_SLACK_CHANNEL": "#c"}
+
+    config = load_config(write(tmp_path, GOOD), environ=environ)
+
+    assert config.canaries[0].token.get_secret_value() == ""
+    assert config.slack.bot_token is None
+    assert not config.slack.enabled
 
 
 def config_error(path: Path, environ: dict[str, str] = ENV) -> str:
@@ -269,3 +290,131 @@ def test_example_config_in_the_repository_passes_config_check() -> None:
 
     assert result.exit_code == 0, result.output
     assert result.stdout == f"{example}: ok (2 canaries, 2 paths, 2 profiles: 8 probes)\n"
+
+
+# -- per-kind path options --------------------------------------------------------------
+
+
+def with_path(extra: str) -> str:
+    """GOOD with a third path appended (``extra``: its YAML lines after ``- name: x``)."""
+    return GOOD.replace("killswitch:", f"  - name: x\n{extra}killswitch:", 1)
+
+
+def valid_options(kind: str) -> str:
+    return ", ".join(PATH_OPTIONS[kind].model_fields)
+
+
+@pytest.mark.parametrize(
+    ("kind", "url", "option"),
+    [
+        ("snapshot", "http://cloud.test/s", "login: [{click: '#go'}]"),
+        ("snapshot", "http://cloud.test/s", "selector: img"),
+        ("snapshot", "http://cloud.test/s", "max_segments: 3"),
+        ("rtsp", "rtsp://cloud.test/r", "max_bytes: 1000"),
+        ("rtsp", "rtsp://cloud.test/r", "network_hints: false"),
+        ("mjpeg", "http://cloud.test/m", "max_playlist_bytes: 1000"),
+        ("hls", "http://cloud.test/h.m3u8", "chromium: /usr/bin/chromium"),
+        ("browser", "http://cloud.test/b", "frames: 2"),
+        ("browser", "http://cloud.test/b", "allowed_hosts: [cdn.test]"),
+        ("google_home", "http://cloud.test/g", "network_hints: false"),
+        ("alexa", "http://cloud.test/a", "login: []"),
+        ("thumbnails", "http://cloud.test/t", "max_segments: 3"),
+    ],
+)
+def test_config_check_refuses_an_option_of_another_kind_naming_the_kind(
+    tmp_path: Path, kind: str, url: str, option: str
+) -> None:
+    path = write(tmp_path, with_path(f"    kind: {kind}\n    url: {url}\n    {option}\n"))
+    key = option.split(":")[0]
+
+    result = CliRunner().invoke(main, ["config", "check", str(path)], env=ENV)
+
+    assert result.exit_code == 2
+    assert result.stderr == (
+        f"{path}: paths.2: {kind} paths have no option {key!r} (valid: {valid_options(kind)})\n"
+    )
+
+
+@pytest.mark.parametrize(
+    ("kind", "url", "option"),
+    [
+        ("snapshot", "http://cloud.test/s", "network_hints: false"),
+        ("rtsp", "rtsp://cloud.test/r", "max_redirects: 1"),
+        ("mjpeg", "http://cloud.test/m", "max_bytes: 1000"),
+        ("hls", "http://cloud.test/h.m3u8", "max_segments: 3"),
+        ("browser", "http://cloud.test/b", "login: [{click: '#go'}]"),
+        ("google_home", "http://cloud.test/g", "max_segments: 3"),
+        ("alexa", "http://cloud.test/a", "allowed_hosts: [cdn.test]"),
+        ("thumbnails", "http://cloud.test/t", "max_playlist_bytes: 1000"),
+    ],
+)
+def test_config_check_accepts_the_options_a_kind_reads(
+    tmp_path: Path, kind: str, url: str, option: str
+) -> None:
+    path = write(tmp_path, with_path(f"    kind: {kind}\n    url: {url}\n    {option}\n"))
+
+    result = CliRunner().invoke(main, ["config", "check", str(path)], env=ENV)
+
+    assert result.exit_code == 0, result.output
+
+
+def test_errors_inside_a_path_are_located_without_the_kind_tag(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        with_path(
+            "    kind: browser\n    url: ftp://cloud.test/b\n    login: [{fill: '#t', to: x}]\n"
+        ),
+    )
+
+    assert config_error(path).splitlines() == [
+        f"{path}: paths.2.url: url must start with http://, https:// or rtsp://, "
+        "got 'ftp://cloud.test/b'",
+        f"{path}: paths.2.login.0.to: unknown key",
+    ]
+
+
+def test_a_path_without_kind_is_refused_as_a_missing_field(tmp_path: Path) -> None:
+    path = write(tmp_path, with_path("    url: http://cloud.test/s\n"))
+
+    assert config_error(path) == f"{path}: paths.2.kind: Field required"
+
+
+def test_path_config_builds_the_option_model_of_its_kind() -> None:
+    built = PathConfig(name="live", kind="rtsp", url="rtsp://cloud.test/c", frames=3)
+    validated = PathConfig.model_validate(
+        {"name": "web", "kind": "browser", "url": "http://cloud.test/", "selector": "img"}
+    )
+
+    assert isinstance(built, RtspOptions)
+    assert built.frames == 3
+    assert isinstance(validated, BrowserOptions)
+    assert validated.selector == "img"
+    with pytest.raises(pydantic.ValidationError, match="selector"):
+        PathConfig(name="live", kind="rtsp", url="rtsp://cloud.test/c", selector="img")
+
+
+def test_the_paths_documentation_example_passes_config_check(tmp_path: Path) -> None:
+    # docs/paths-and-drills.md: the examples' deployment and canaries plus its paths.
+    docs = (REPO / "docs" / "paths-and-drills.md").read_text()
+    example = docs.split("### Examples", 1)[1].split("```yaml\n", 1)[1].split("```", 1)[0]
+    head = (REPO / "examples" / "camcanary.yaml").read_text().split("paths:", 1)[0]
+    path = write(tmp_path, head + example)
+    env = {
+        "CAMCANARY_SECRET": "example-deployment-secret",
+        "CANARY_LOBBY_TOKEN": "lobby-token",
+        "CANARY_NURSERY_TOKEN": "nursery-token",
+    }
+
+    result = CliRunner().invoke(main, ["config", "check", str(path)], env=env)
+
+    assert result.exit_code == 0, result.output
+    assert result.stdout == f"{path}: ok (2 canaries, 5 paths, 7 profiles: 70 probes)\n"
+
+
+def test_a_malformed_path_entry_or_kind_reads_as_a_plain_type_error(tmp_path: Path) -> None:
+    path = write(tmp_path, with_path("    kind: 5\n    url: http://cloud.test/s\n  - app\n"))
+
+    assert config_error(path).splitlines() == [
+        f"{path}: paths.2.kind: Input should be a valid string",
+        f"{path}: paths.3: Input should be a valid dictionary or instance of PathConfig",
+    ]

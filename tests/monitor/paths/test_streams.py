@@ -16,7 +16,7 @@ import pytest
 from aiohttp import web
 
 from canaries import Codebook, Reader
-from monitor.config import PathConfig
+from monitor.config import GoogleHomeOptions
 from monitor.judge import classify
 from monitor.paths import Capture, CaptureFailure
 from monitor.paths.streams import capture_stream_url
@@ -43,8 +43,9 @@ class Router:
 
 def capture(url: str, **path: Any) -> tuple[Capture | CaptureFailure, Router]:
     router = Router()
-    config = PathConfig.model_validate(
-        {"name": "google", "kind": "snapshot", "url": "http://127.0.0.1:1/fulfil", **path}
+    # The options of a kind whose integration hands out stream URLs.
+    config = GoogleHomeOptions.model_validate(
+        {"name": "google", "url": "http://127.0.0.1:1/fulfil", **path}
     )
     return asyncio.run(capture_stream_url(url, config, router)), router
 

@@ -91,14 +91,7 @@ def open_thread(
     fresh = insert_ignore(
         conn,
         threads,
-        {
-            "incident_id": incident_id,
-            "channel": channel,
-            "notified_at": now,
-            "renotified": 0,
-            "clean_rounds": 0,
-            "clean_profiles": [],
-        },
+        {"incident_id": incident_id, "channel": channel, "notified_at": now, "renotified": 0},
     )
     if fresh and payload is not None:
         key = f"incident:{incident_id}:parent"

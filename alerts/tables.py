@@ -1,10 +1,11 @@
 """The alerting tables (SQLAlchemy Core): outbox, Slack threads, actions, silences,
-evidence. Created by the monitor's Alembic migration ``0003``; kept here so that
-``alerts`` owns its schema and imports nothing else of camcanary's.
+evidence. Created by the monitor's Alembic migrations ``0003`` and ``0007``; kept here
+so that ``alerts`` owns its schema and imports nothing else of camcanary's.
 
     alert_outbox    one row per Slack message to deliver; ``key`` is its idempotency key
-    alert_threads   one row per incident: where its parent message is (channel, ts),
-                    acknowledgement, re-notification and clean-round bookkeeping
+    alert_threads   one row per incident reported to Slack: where its parent message
+                    is (channel, ts) and when its thread was last reminded; the
+                    incident's own state (clean rounds, acknowledgement) is not here
     alert_actions   one row per handled Slack button press (idempotency)
     alert_silences  warnings silenced per scope until a time
     alert_evidence  encrypted raw frames, deleted on a retention clock
@@ -66,12 +67,8 @@ threads = sa.Table(
     sa.Column("incident_id", sa.Integer, primary_key=True),
     sa.Column("channel", sa.String(100), nullable=False),
     sa.Column("ts", sa.String(32), nullable=True),  # set once the parent is posted
-    sa.Column("acked_by", sa.String(100), nullable=True),
-    sa.Column("acked_at", UTCDateTime, nullable=True),
     sa.Column("notified_at", UTCDateTime, nullable=False),
     sa.Column("renotified", sa.Integer, nullable=False, default=0),
-    sa.Column("clean_rounds", sa.Integer, nullable=False, default=0),
-    sa.Column("clean_profiles", sa.JSON, nullable=False),
 )
 
 actions = sa.Table(

@@ -44,6 +44,8 @@ class Incident:
     canaries: tuple[str, ...]
     sources: tuple[str, ...]
     profiles: tuple[str, ...]
+    acked_by: str | None = None
+    acked_at: datetime | None = None
 
     @classmethod
     def of(cls, row: IncidentRow) -> Incident:
@@ -58,6 +60,8 @@ class Incident:
             canaries=tuple(row.canaries),
             sources=tuple(row.sources),
             profiles=tuple(row.profiles),
+            acked_by=row.acked_by,
+            acked_at=row.acked_at,
         )
 
 
@@ -270,6 +274,7 @@ def _fold(row: IncidentRow, result: ProbeResult) -> None:
     row.canaries = _added(row.canaries, result.canary)
     row.sources = _added(row.sources, result.source_canary)
     row.profiles = _added(row.profiles, result.profile)
+    row.clean_rounds, row.clean_profiles = 0, []  # a leak restarts the count of clean rounds
 
 
 def _added(items: list[str], item: str | None) -> list[str]:

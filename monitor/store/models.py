@@ -106,6 +106,12 @@ class IncidentRow(Base):
     canaries: Mapped[list[str]] = mapped_column(JSON)  # canaries that saw a leak
     sources: Mapped[list[str]] = mapped_column(JSON)  # canaries whose frames leaked
     profiles: Mapped[list[str]] = mapped_column(JSON)
+    # The incident's own bookkeeping (migration 0007; before it, in ``alert_threads``):
+    # clean rounds towards resolving it, and who acknowledged it, with or without Slack.
+    clean_rounds: Mapped[int] = mapped_column(Integer, default=0)
+    clean_profiles: Mapped[list[str]] = mapped_column(JSON, default=list)  # this round so far
+    acked_by: Mapped[str | None] = mapped_column(String(100))
+    acked_at: Mapped[datetime | None] = mapped_column()
 
 
 class KillSwitchRow(Base):

@@ -15,15 +15,18 @@ from typing import Any, Literal
 
 import httpx
 import pytest
+import sqlalchemy as sa
 from aiohttp import web
 
 from alerts import Alert, AlertKind, Notifier, NotifierError
+from alerts.tables import threads
 from monitor.config import CanaryConfig, PathConfig
 from monitor.errors import KillSwitchError
 from monitor.incidents import IncidentEngine
 from monitor.killswitch import KillSwitchBackend, RecordKillSwitch, WebhookKillSwitch
 from monitor.results import ProbeResult
 from monitor.store import Store
+from monitor.store.models import IncidentRow
 from monitor.verdict import KillSwitchState, Verdict
 from testbed import TestbedCloud, TestbedServer
 
@@ -252,6 +255,34 @@ def test_non_leak_verdicts_are_recorded_without_an_incident(store: Store, verdic
     assert store.kill_switches() == {"app": KillSwitchState.ARMED, "hub": KillSwitchState.ARMED}
     [row] = store.results()
     assert (row.verdict, row.incident_id) == (str(verdict), None)
+
+
+def test_without_slack_an_incident_is_acknowledged_and_resolves_with_no_slack_row(
+    store: Store,
+) -> None:
+    engine = engine_for(store, RecordingNotifier())
+    open_after: list[int] = []
+
+    async def scenario() -> int | None:
+        incident_id = await engine.handle(result(path="app"))
+        assert incident_id is not None
+        assert engine.acknowledge(incident_id, "U-OLGA")
+        assert not engine.acknowledge(incident_id, "U-OTTO")  # the first one wins
+        for n in range(3):  # resolve_after_rounds: 3 rounds over both profiles
+            for profile in ("good", "3g"):
+                clean = result(Verdict.OWN, path="app", source=None, profile=profile, seconds=n)
+                await engine.handle(clean)
+            open_after.append(len(store.open_incidents()))
+        return incident_id
+
+    incident_id = asyncio.run(scenario())
+
+    assert open_after == [1, 1, 0]
+    with store.session() as session:
+        row = session.get(IncidentRow, incident_id)
+        assert row is not None
+        assert (row.status, row.acked_by, row.clean_rounds) == ("resolved", "U-OLGA", 3)
+        assert session.scalar(sa.select(sa.func.count()).select_from(threads)) == 0
 
 
 def test_a_failing_notifier_does_not_stop_the_others(

@@ -118,7 +118,7 @@ async def incident_page(request: web.Request) -> web.Response:
         slack=slack_link(thread.channel, thread.ts) if thread is not None else "",
         vault=ctx.vault,
         has_codebook=codebook_of(request) is not None,
-        acked=thread is not None and thread.acked_by is not None,
+        acked=incident.acked_by is not None,
         **values,
     )
 

@@ -235,10 +235,10 @@ async def seed(url: str, *, live: bool = False) -> Seeded:
     at = now - timedelta(hours=2)  # incident 3: old, its frame viewed and then purged
     await handle(probe("app", "good", at, Verdict.SPLICED, source="garage", frame=private_photo()))
     with store.engine.begin() as conn:
-        conn.execute(
-            threads.update()
-            .where(threads.c.incident_id == 1)
-            .values(channel=SLACK_CHANNEL, ts=SLACK_TS)
+        conn.execute(  # the engine runs without Slack here: incident 1's thread, posted
+            threads.insert().values(
+                incident_id=1, channel=SLACK_CHANNEL, ts=SLACK_TS, notified_at=now, renotified=0
+            )
         )
         purged = one_evidence(conn, 4)
         assert purged is not None

@@ -12,7 +12,7 @@ import pytest
 import sqlalchemy as sa
 from aiohttp.test_utils import TestClient, TestServer
 
-from alerts.tables import threads
+from monitor.store.models import IncidentRow
 from tests.monitor.web.dashboard_seed import Seeded, csrf_of, login, seeded_copy
 
 T = TypeVar("T")
@@ -135,5 +135,5 @@ def test_acknowledge_from_the_incident_page(seeded: Seeded) -> None:
     assert 'action="/incidents/2/acknowledge"' not in page  # no button once acknowledged
     assert again == 409
     with seeded.store.engine.connect() as conn:
-        acked = conn.execute(sa.select(threads.c.acked_by).where(threads.c.incident_id == 2))
+        acked = conn.execute(sa.select(IncidentRow.acked_by).where(IncidentRow.id == 2))
         assert acked.scalar_one() == "olga"

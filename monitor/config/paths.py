@@ -31,7 +31,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, ModelWrapValidatorHandler, field_validator, model_validator
+from pydantic import (
+    Field,
+    ModelWrapValidatorHandler,
+    SerializerFunctionWrapHandler,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
 
 from monitor.config.base import NAME_PATTERN, Model
 from monitor.verdict import Verdict
@@ -82,6 +89,14 @@ class PathConfig(Model):
         if cls is PathConfig and isinstance(data, Mapping) and data.get("kind") in PATH_OPTIONS:
             return PATH_OPTIONS[data["kind"]].model_validate(data)
         return handler(data)
+
+    @model_serializer(mode="wrap")
+    def _names_its_kind(self, handler: SerializerFunctionWrapHandler) -> Any:
+        # A dump reloads as the same kind, even with exclude_defaults (kind is a default).
+        data = handler(self)
+        if isinstance(data, dict):
+            data.setdefault("kind", self.kind)
+        return data
 
     @field_validator("kind")
     @classmethod

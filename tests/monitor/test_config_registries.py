@@ -12,6 +12,8 @@ import sys
 import typing
 from pathlib import Path
 
+import pytest
+
 from alerts import NOTIFIERS
 from monitor.config import (
     NETWORK_BACKENDS,
@@ -20,6 +22,7 @@ from monitor.config import (
     PROFILE_NAMES,
     AnyPath,
     KillSwitchKind,
+    PathConfig,
 )
 from monitor.killswitch import KILL_SWITCHES
 from monitor.network import BACKENDS, PROFILES
@@ -94,3 +97,11 @@ print(sorted(m for m in sys.modules if m.split(".")[0] == "alerts" or m.startswi
         [sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, check=True
     )
     assert done.stdout == "[]\n", done.stdout + done.stderr
+
+
+@pytest.mark.parametrize("kind", sorted(PATH_OPTIONS))
+def test_a_path_dumped_without_defaults_reloads_as_its_kind(kind: str) -> None:
+    path = PathConfig(name="p", kind=kind, url="http://127.0.0.1:1/")
+    dumped = path.model_dump(mode="json", exclude_defaults=True)
+    assert dumped["kind"] == kind
+    assert type(PathConfig.model_validate(dumped)) is type(path)

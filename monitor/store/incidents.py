@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 
 from alerts import outbox
 from alerts.evidence import EvidenceRecord, EvidenceVault
-from alerts.tables import evidence, silences, threads
+from alerts.tables import actions, evidence, silences, threads
 from monitor.results import ProbeResult
 from monitor.store import Incident, Store
 from monitor.store.models import IncidentRow
@@ -201,3 +201,11 @@ class IncidentStore:
                 sa.select(silences.c.until).where(silences.c.scope == scope)
             ).scalar_one_or_none()
         return until
+
+
+def first_press(store: Store, key: str, action: str, user: str, at: datetime) -> bool:
+    """Record a Slack button press; True only the first time its key is seen, so a
+    press that Slack retries, or that reaches two replicas, is acted on once."""
+    with store.engine.begin() as conn:
+        row = {"key": key, "action": action, "user": user, "at": at}
+        return outbox.insert_ignore(conn, actions, row)

@@ -24,11 +24,10 @@ from aiohttp import web
 from slack_sdk.signature import Clock, SignatureVerifier
 
 from alerts.blocks import ACK, APPROVE, REENABLE, SILENCE, TRIP
-from alerts.outbox import insert_ignore
-from alerts.tables import actions as actions_table
 from monitor.errors import CamcanaryError
 from monitor.incidents import IncidentEngine
 from monitor.killswitch.machine import KillSwitchService
+from monitor.store.incidents import first_press
 
 log = logging.getLogger(__name__)
 MAX_BODY_BYTES: Final = 64 * 1024
@@ -147,17 +146,8 @@ class SlackActions:
             )
 
     def _first_time(self, press: Press) -> bool:
-        with self._engine.store.engine.begin() as conn:
-            return insert_ignore(
-                conn,
-                actions_table,
-                {
-                    "key": press.key,
-                    "action": press.action,
-                    "user": press.user,
-                    "at": datetime.now(UTC),
-                },
-            )
+        now = datetime.now(UTC)
+        return first_press(self._engine.store, press.key, press.action, press.user, now)
 
 
 def _parse(body: bytes) -> Press | None:

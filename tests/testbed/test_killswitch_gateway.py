@@ -5,34 +5,22 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterator
 
 import httpx
 import pytest
 
-from monitor.config import CanaryConfig, PathConfig
+from monitor.config import CanaryConfig
 from monitor.killswitch import BuiltinKillSwitch
 from monitor.killswitch.machine import KillSwitchService
 from monitor.store import Store
 from monitor.web import WebServer, create_app
 from monitor.web.context import WebContext
 from testbed import TestbedCloud, TestbedServer
+from tests.fleet import canaries, snapshot_paths, store_fixture
 
-PATHS = tuple(
-    PathConfig(name=name, kind="snapshot", url=f"http://cloud.test/{name}/{{camera_id}}")
-    for name in ("app", "hub")
-)
+PATHS = snapshot_paths("app", "hub")
 
-
-@pytest.fixture
-def store(sqlite_url: str) -> Iterator[Store]:
-    store = Store(sqlite_url)
-    try:
-        store.migrate()
-        store.register([CanaryConfig(name="a", camera_id="cam-a", token="t")], PATHS)
-        yield store
-    finally:
-        store.close()
+store = store_fixture(canaries("a", token="t"), PATHS, databases="sqlite")
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Iterator
 
 import pytest
 from aiohttp import web
@@ -27,12 +26,6 @@ from tests.monitor.paths.stream_helpers import (
 )
 
 HLS = "/live/v1/cameras/{camera_id}/hls/master.m3u8"
-
-
-@pytest.fixture(scope="module")
-def bed() -> Iterator[Bed]:
-    with Bed().running() as running:
-        yield running
 
 
 # -- the testbed ------------------------------------------------------------------------

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
@@ -21,12 +20,6 @@ from tests.monitor.paths.stream_helpers import SECRET, TENANTS, Bed, grey_jpeg, 
 
 MJPEG = "/live/v1/cameras/{camera_id}/mjpeg"
 TYPE = "multipart/x-mixed-replace; boundary=frame"
-
-
-@pytest.fixture(scope="module")
-def bed() -> Iterator[Bed]:
-    with Bed().running() as running:
-        yield running
 
 
 @pytest.mark.parametrize("profile", ["good", "3g"])

@@ -1,0 +1,206 @@
+"""From a testbed (or a hostile loopback server) to a probe, as the service runs one:
+the paths of the testbed's manifest parsed into a monitor `Config`, one adapter a path,
+a real `ProxyPool` for the impairment routes and the `Prober` that reads and judges.
+
+- `manifest_paths` / `app_and_hub`: the ``paths:`` items for a running testbed;
+- `probe_config` (a probing config) and `service_config` (the data of a whole service's);
+- `probing`: adapters, pool and prober over a config, closed afterwards (`Probing`);
+- `probe_once`: one whole probe of one path, in its own event loop;
+- `serving`: a plain aiohttp server on loopback; `admin`: the testbed's admin API.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+from aiohttp import web
+
+from canaries import Codebook, Reader
+from monitor.config import CanaryConfig, Config, PathConfig, parse_config
+from monitor.network import PROFILES, ProxyPool
+from monitor.paths import PATH_KINDS, Capture, CaptureFailure, IntegrationPath
+from monitor.probe import Prober, ProbeSpec
+from monitor.results import ProbeResult
+from testbed import TestbedCloud, TestbedServer
+from testbed.manifest import MANIFEST, path_config
+from testbed.serving import serve
+
+# One canary of a cloud that is not the testbed (hostile servers do not check tokens).
+LONE = [{"name": "lobby", "camera_id": "cam-lobby", "token": "lobby-token"}]
+
+
+def fleet_of(cloud: TestbedCloud) -> list[dict[str, str]]:
+    """The ``canaries:`` items of every tenant of ``cloud``."""
+    return [{"name": t.canary, "camera_id": t.camera_id, "token": t.token} for t in cloud.tenants]
+
+
+def manifest_paths(
+    base_url: str,
+    names: Iterable[str],
+    *,
+    facts: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Mapping[str, Any]] | None = None,
+    aliases: Mapping[str, str] | None = None,
+) -> list[dict[str, Any]]:
+    """The manifest's ``paths:`` items ``names`` on the testbed at ``base_url``.
+
+    ``overrides``: further fields by path name; ``aliases``: path name -> the manifest
+    entry it is a copy of (two paths of one entry, told apart by their overrides).
+    """
+    overrides, aliases = overrides or {}, aliases or {}
+    return [
+        {**path_config(aliases.get(n, n), base_url, facts=facts, **overrides.get(n, {})), "name": n}
+        for n in names
+    ]
+
+
+def app_and_hub(base_url: str, **options: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The app and hub snapshot paths at the manifest's URLs, without the read timeouts
+    the manifest gives drills; ``options``: further fields by path name (``hub=TRIP``)."""
+    base = base_url.rstrip("/")
+    return [
+        {"name": n, "kind": MANIFEST[n].kind, "url": base + MANIFEST[n].url, **options.get(n, {})}
+        for n in ("app", "hub")
+    ]
+
+
+def probe_config(
+    secret: str,
+    canaries: list[dict[str, str]],
+    paths: list[dict[str, Any]],
+    *,
+    deadline_s: float = 10.0,
+    stale_after_s: float = 60.0,
+) -> Config:
+    return parse_config(
+        {
+            "deployment": {"secret": secret},
+            "canaries": canaries,
+            "paths": paths,
+            "probe": {"deadline_s": deadline_s, "stale_after_s": stale_after_s},
+        },
+        environ={},
+    )
+
+
+def service_config(
+    secret: str,
+    cloud: TestbedCloud,
+    paths: list[dict[str, Any]],
+    db_url: str,
+    *,
+    schedule: Mapping[str, Any],
+    probe: Mapping[str, Any],
+    **sections: Any,
+) -> dict[str, Any]:
+    """The configuration data of a service probing ``paths`` of ``cloud`` on profiles
+    good and 3g; ``sections``: further top-level sections (``slack``, ``killswitch``)."""
+    return {
+        "deployment": {"secret": secret},
+        "canaries": fleet_of(cloud),
+        "paths": paths,
+        "profiles": ["good", "3g"],
+        "schedule": dict(schedule),
+        "probe": dict(probe),
+        "store": {"url": db_url},
+        **sections,
+    }
+
+
+@dataclass
+class Probing:
+    config: Config
+    pool: ProxyPool
+    prober: Prober
+    adapters: dict[str, IntegrationPath]
+
+    def canary(self, name: str) -> CanaryConfig:
+        [canary] = [c for c in self.config.canaries if c.name == name]
+        return canary
+
+    def path(self, name: str) -> PathConfig:
+        [path] = [p for p in self.config.paths if p.name == name]
+        return path
+
+    async def probe(self, path: str, profile: str, canary: str) -> ProbeResult:
+        return await self.prober.probe(ProbeSpec(self.canary(canary), self.path(path), profile))
+
+    async def capture(
+        self, path: str, canary: CanaryConfig | str, profile: str = "good"
+    ) -> Capture | CaptureFailure:
+        """The adapter alone, routed through the pool (no judging, no deadline)."""
+        account = self.canary(canary) if isinstance(canary, str) else canary
+
+        async def router(host: str, port: int) -> tuple[str, int]:
+            return await self.pool.route(host, port, PROFILES[profile])
+
+        return await self.adapters[path].capture(account, profile, router)
+
+
+@contextlib.asynccontextmanager
+async def probing(
+    config: Config, secret: str, *, deadline_s: float | None = None
+) -> AsyncIterator[Probing]:
+    """The prober of ``config`` (its deadline unless ``deadline_s``), reading the codes
+    of its canaries; every adapter is closed afterwards."""
+    adapters = {path.name: PATH_KINDS[path.kind](path) for path in config.paths}
+    reader = Reader(Codebook(secret.encode()), [canary.name for canary in config.canaries])
+    async with ProxyPool() as pool:
+        prober = Prober(
+            reader,
+            adapters,
+            pool,
+            deadline_s=config.probe.deadline_s if deadline_s is None else deadline_s,
+            stale_after_s=config.probe.stale_after_s,
+        )
+        try:
+            yield Probing(config, pool, prober, adapters)
+        finally:
+            for adapter in adapters.values():
+                await adapter.close()
+
+
+def probe_once(
+    secret: str,
+    path: dict[str, Any],
+    canary: str = "lobby",
+    profile: str = "good",
+    *,
+    fleet: list[dict[str, str]] | None = None,
+    deadline_s: float = 10.0,
+) -> ProbeResult:
+    """One whole probe of the one ``path`` (a ``paths:`` item) in a new event loop."""
+    config = probe_config(secret, fleet or LONE, [path], deadline_s=deadline_s)
+
+    async def run() -> ProbeResult:
+        async with probing(config, secret) as p:
+            return await p.probe(path["name"], profile, canary)
+
+    return asyncio.run(run())
+
+
+@contextlib.asynccontextmanager
+async def serving(routes: web.RouteTableDef, **runner_options: Any) -> AsyncIterator[str]:
+    """A plain aiohttp server of ``routes`` on loopback; yields its base URL."""
+    app = web.Application()
+    app.add_routes(routes)
+    runner, url = await serve(app, **runner_options)
+    try:
+        yield url
+    finally:
+        await runner.cleanup()
+
+
+async def admin(server: TestbedServer, token: str, method: str, route: str, **kwargs: Any) -> Any:
+    """A call to the testbed's admin API; its JSON answer."""
+    async with httpx.AsyncClient(base_url=server.url, trust_env=False) as client:
+        response = await client.request(
+            method, route, headers={"Authorization": f"Bearer {token}"}, **kwargs
+        )
+        response.raise_for_status()
+        return response.json()

@@ -90,7 +90,7 @@ def probe_config(
 
 def service_config(
     secret: str,
-    cloud: TestbedCloud,
+    canaries: list[dict[str, str]],
     paths: list[dict[str, Any]],
     db_url: str,
     *,
@@ -98,11 +98,11 @@ def service_config(
     probe: Mapping[str, Any],
     **sections: Any,
 ) -> dict[str, Any]:
-    """The configuration data of a service probing ``paths`` of ``cloud`` on profiles
-    good and 3g; ``sections``: further top-level sections (``slack``, ``killswitch``)."""
+    """The configuration data of a service probing ``paths`` for ``canaries`` on the
+    profiles good and 3g; ``sections``: further top-level sections (``slack``, ``web``)."""
     return {
         "deployment": {"secret": secret},
-        "canaries": fleet_of(cloud),
+        "canaries": canaries,
         "paths": paths,
         "profiles": ["good", "3g"],
         "schedule": dict(schedule),

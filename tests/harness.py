@@ -5,7 +5,7 @@ a real `ProxyPool` for the impairment routes and the `Prober` that reads and jud
 - `manifest_paths` / `app_and_hub`: the ``paths:`` items for a running testbed;
 - `probe_config` (a probing config) and `service_config` (the data of a whole service's);
 - `probing`: adapters, pool and prober over a config, closed afterwards (`Probing`);
-- `probe_once`: one whole probe of one path, in its own event loop;
+- `probe_once`: one whole probe, in its own event loop;
 - `serving`: a plain aiohttp server on loopback; `admin`: the testbed's admin API.
 """
 
@@ -165,21 +165,12 @@ async def probing(
                 await adapter.close()
 
 
-def probe_once(
-    secret: str,
-    path: dict[str, Any],
-    canary: str = "lobby",
-    profile: str = "good",
-    *,
-    fleet: list[dict[str, str]] | None = None,
-    deadline_s: float = 10.0,
-) -> ProbeResult:
-    """One whole probe of the one ``path`` (a ``paths:`` item) in a new event loop."""
-    config = probe_config(secret, fleet or LONE, [path], deadline_s=deadline_s)
+def probe_once(config: Config, secret: str, path: str, profile: str, canary: str) -> ProbeResult:
+    """One whole probe of ``config``'s ``path`` in a new event loop."""
 
     async def run() -> ProbeResult:
         async with probing(config, secret) as p:
-            return await p.probe(path["name"], profile, canary)
+            return await p.probe(path, profile, canary)
 
     return asyncio.run(run())
 

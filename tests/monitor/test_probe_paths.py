@@ -22,7 +22,7 @@ from monitor.results import ProbeResult
 from monitor.verdict import Verdict
 from testbed import TestbedCloud, TestbedServer
 from tests import harness
-from tests.harness import LONE, Probing, app_and_hub, fleet_of, probe_config
+from tests.harness import LONE, Probing, app_and_hub, fleet_of, probe_config, probe_once
 from tests.harness import serving as aiohttp_server
 
 SECRET = "probe paths: deployment secret"
@@ -177,12 +177,7 @@ def probe_url(url: str, *, deadline_s: float = 5.0, **path: Any) -> ProbeResult:
     config = make_config(
         ONE_CANARY, [{"name": "app", "kind": "snapshot", "url": url, **path}], deadline_s
     )
-
-    async def run() -> ProbeResult:
-        async with probing(config) as p:
-            return await p.probe("app", "good", "lobby")
-
-    return asyncio.run(run())
+    return probe_once(config, SECRET, "app", "good", "lobby")
 
 
 @dataclass
@@ -324,6 +319,20 @@ def test_endless_body_is_cut_at_max_bytes() -> None:
     assert result.duration_s < 2.0
 
 
+def probe_route(routes: web.RouteTableDef, route: str) -> ProbeResult:
+    """Probe ``route`` of a loopback server of ``routes`` as path app, for the lone canary."""
+
+    async def run() -> ProbeResult:
+        async with aiohttp_server(routes) as url:
+            config = make_config(
+                ONE_CANARY, [{"name": "app", "kind": "snapshot", "url": url + route}]
+            )
+            async with probing(config) as p:
+                return await p.probe("app", "good", "lobby")
+
+    return asyncio.run(run())
+
+
 def test_html_page_is_an_unexpected_content_type() -> None:
     routes = web.RouteTableDef()
 
@@ -331,15 +340,7 @@ def test_html_page_is_an_unexpected_content_type() -> None:
     async def login(request: web.Request) -> web.Response:
         return web.Response(text="<html>please sign in</html>", content_type="text/html")
 
-    async def run() -> ProbeResult:
-        async with aiohttp_server(routes) as url:
-            config = make_config(
-                ONE_CANARY, [{"name": "app", "kind": "snapshot", "url": url + "/login"}]
-            )
-            async with probing(config) as p:
-                return await p.probe("app", "good", "lobby")
-
-    result = asyncio.run(run())
+    result = probe_route(routes, "/login")
 
     assert result.verdict is Verdict.ERROR
     assert result.detail == "unexpected content type 'text/html'"
@@ -354,15 +355,7 @@ def test_body_that_is_not_an_image_is_a_decode_error() -> None:
     async def still(request: web.Request) -> web.Response:
         return web.Response(body=b"\x00" * 5000, content_type="image/jpeg")
 
-    async def run() -> ProbeResult:
-        async with aiohttp_server(routes) as url:
-            config = make_config(
-                ONE_CANARY, [{"name": "app", "kind": "snapshot", "url": url + "/still"}]
-            )
-            async with probing(config) as p:
-                return await p.probe("app", "good", "lobby")
-
-    result = asyncio.run(run())
+    result = probe_route(routes, "/still")
 
     assert result.verdict is Verdict.ERROR
     assert result.detail == "not an image (5000 bytes)"

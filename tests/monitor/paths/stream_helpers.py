@@ -19,7 +19,7 @@ from monitor.results import ProbeResult
 from testbed import TestbedCloud, TestbedServer
 from testbed.cloud import KillSwitchState
 from tests import harness
-from tests.harness import fleet_of, probe_once
+from tests.harness import LONE, fleet_of, probe_config, probe_once
 
 SECRET = "stream path tests: deployment secret"
 TENANTS = ["lobby", "nursery", "garage"]
@@ -83,8 +83,9 @@ def probe(
 ) -> ProbeResult:
     """One whole probe of path ``live`` as the service runs it: proxy route, adapter,
     reader, verdict."""
-    path = {"name": "live", "kind": kind, **path}
-    return probe_once(SECRET, path, canary, profile, fleet=fleet, deadline_s=deadline_s)
+    paths = [{"name": "live", "kind": kind, **path}]
+    config = probe_config(SECRET, fleet or LONE, paths, deadline_s=deadline_s)
+    return probe_once(config, SECRET, "live", profile, canary)
 
 
 def serving(routes: web.RouteTableDef) -> contextlib.AbstractAsyncContextManager[str]:

@@ -6,19 +6,22 @@ a real `ProxyPool` for the impairment routes and the `Prober` that reads and jud
 - `probe_config` (a probing config) and `service_config` (the data of a whole service's);
 - `probing`: adapters, pool and prober over a config, closed afterwards (`Probing`);
 - `probe_once`: one whole probe, in its own event loop;
-- `serving`: a plain aiohttp server on loopback; `admin`: the testbed's admin API.
+- `serving`: a plain aiohttp server on loopback; `admin`: the testbed's admin API;
+- `capture_against`, `counting`, `serve_elsewhere`: hostile endpoints pointing at a
+  second server that counts the requests it gets.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 from aiohttp import web
+from pydantic import SecretStr
 
 from canaries import Codebook, Reader
 from monitor.config import CanaryConfig, Config, PathConfig, parse_config
@@ -195,3 +198,66 @@ async def admin(server: TestbedServer, token: str, method: str, route: str, **kw
         )
         response.raise_for_status()
         return response.json()
+
+
+async def direct(host: str, port: int) -> tuple[str, int]:
+    """A router that dials the target itself: no impairment proxy."""
+    return host, port
+
+
+Reply = Callable[[], web.Response]
+Handler = Callable[[web.Request], Awaitable[web.Response]]
+
+
+def counting(hits: list[str], reply: Reply) -> Handler:
+    """A handler answering ``reply()`` that records the path of every request in ``hits``."""
+
+    async def handle(request: web.Request) -> web.Response:
+        hits.append(request.path)
+        return reply()
+
+    return handle
+
+
+async def serve_elsewhere(handler: Handler) -> tuple[web.AppRunner, str]:
+    """A second loopback server answering every ``/{name}`` with ``handler``, where a
+    hostile answer points; its runner and port."""
+    other = web.Application()
+    other.router.add_get("/{name}", handler)
+    runner, url = await serve(other)
+    return runner, url.rsplit(":", 1)[1]
+
+
+def capture_against(
+    kind: str,
+    route: str,
+    answer: Callable[[web.Request, str], Awaitable[web.Response]],
+    elsewhere: Reply,
+    *,
+    name: str,
+    token: str,
+    **fields: Any,
+) -> tuple[Capture | CaptureFailure, list[str]]:
+    """What the ``kind`` adapter captures, dialling directly, from a loopback endpoint
+    (POST ``route``) answered by ``answer(request, other_port)``, and the paths it asked
+    of the other server (which answers ``elsewhere()``). ``fields``: of its `PathConfig`."""
+    hits: list[str] = []
+
+    async def main() -> Capture | CaptureFailure:
+        other_runner, port = await serve_elsewhere(counting(hits, elsewhere))
+
+        async def endpoint(request: web.Request) -> web.Response:
+            return await answer(request, port)
+
+        app = web.Application()
+        app.router.add_post(route, endpoint)
+        runner, url = await serve(app)
+        try:
+            config = PathConfig(name=name, kind=kind, url=url + route, **fields)
+            canary = CanaryConfig(name="lobby", camera_id="cam-lobby", token=SecretStr(token))
+            return await PATH_KINDS[kind](config).capture(canary, "good", direct)
+        finally:
+            await runner.cleanup()
+            await other_runner.cleanup()
+
+    return asyncio.run(main()), hits

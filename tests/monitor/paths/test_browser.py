@@ -24,6 +24,7 @@ from monitor.paths.browser import BrowserPath
 from monitor.paths.chromium import BrowserError, find_chromium
 from monitor.verdict import Verdict
 from testbed.serving import serve
+from tests.harness import counting, direct, serve_elsewhere
 
 Testbed = Callable[..., None]
 Sessions = Callable[[int], list[int]]
@@ -116,9 +117,6 @@ def test_cancelled_probe_leaves_no_chromium_process(
         adapter = BrowserPath(config)
         canary = CanaryConfig(name="lobby", camera_id="cam-lobby", token=SecretStr("t"))
 
-        async def direct(host: str, port: int) -> tuple[str, int]:
-            return host, port
-
         try:
             task = asyncio.create_task(adapter.capture(canary, "good", direct))
             async with asyncio.timeout(30):
@@ -143,14 +141,8 @@ def test_requests_off_the_viewers_origin_are_aborted_never_dialled(
     hits: list[str] = []
 
     async def main() -> CaptureFailure:
-        async def elsewhere(request: web.Request) -> web.Response:
-            hits.append(request.path)
-            return web.Response(body=b"", content_type="image/jpeg")
-
-        other = web.Application()
-        other.router.add_get("/{name}", elsewhere)
-        other_runner, other_url = await serve(other)
-        port = other_url.rsplit(":", 1)[1]
+        elsewhere = counting(hits, lambda: web.Response(body=b"", content_type="image/jpeg"))
+        other_runner, port = await serve_elsewhere(elsewhere)
 
         async def page(request: web.Request) -> web.Response:
             html = f'<img id="x" src="http://localhost:{port}/private.jpg">'
@@ -164,9 +156,6 @@ def test_requests_off_the_viewers_origin_are_aborted_never_dialled(
             selector="img#x", read_timeout_s=2,
         )  # fmt: skip
         canary = CanaryConfig(name="lobby", camera_id="cam-lobby", token=SecretStr("t"))
-
-        async def direct(host: str, port: int) -> tuple[str, int]:
-            return host, port
 
         try:
             result = await BrowserPath(config).capture(canary, "good", direct)
@@ -187,9 +176,6 @@ def test_a_browser_that_cannot_start_is_a_clear_failure_leaving_no_profile(
     monkeypatch.setenv("TMPDIR", str(tmp_path))
     monkeypatch.setattr(tempfile, "tempdir", None)  # re-read TMPDIR
     canary = CanaryConfig(name="lobby", camera_id="cam-lobby", token=SecretStr("t"))
-
-    async def direct(host: str, port: int) -> tuple[str, int]:
-        return host, port
 
     async def attempt(executable: str) -> CaptureFailure:
         config = PathConfig(name="web", kind="browser", url="http://127.0.0.1:9/")
@@ -231,9 +217,6 @@ def test_a_canvas_is_captured_once_something_is_drawn_on_it(chromium_executable:
             selector="canvas#c", read_timeout_s=10,
         )  # fmt: skip
         canary = CanaryConfig(name="lobby", camera_id="cam-lobby", token=SecretStr("t"))
-
-        async def direct(host: str, port: int) -> tuple[str, int]:
-            return host, port
 
         try:
             return await BrowserPath(config).capture(canary, "good", direct)

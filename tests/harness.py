@@ -261,3 +261,18 @@ def capture_against(
             await other_runner.cleanup()
 
     return asyncio.run(main()), hits
+
+
+async def app_and_hub_statuses(
+    client: httpx.AsyncClient, cloud: TestbedCloud, canary: str
+) -> tuple[int, int]:
+    """The HTTP statuses of the app's snapshot and then the hub's still of ``canary``'s
+    camera, asked with its own token by ``client`` (based at the testbed)."""
+    tenant = cloud.tenant(canary)
+    headers = {"Authorization": f"Bearer {tenant.token}"}
+    statuses = []
+    for name in ("app", "hub"):
+        route = MANIFEST[name].url.format(camera_id=tenant.camera_id)
+        statuses.append((await client.get(route, headers=headers)).status_code)
+    app, hub = statuses
+    return app, hub

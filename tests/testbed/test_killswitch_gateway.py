@@ -17,6 +17,7 @@ from monitor.web import WebServer, create_app
 from monitor.web.context import WebContext
 from testbed import TestbedCloud, TestbedServer
 from tests.fleet import canaries, snapshot_paths, store_fixture
+from tests.harness import app_and_hub_statuses
 
 PATHS = snapshot_paths("app", "hub")
 
@@ -29,11 +30,7 @@ def service(store: Store) -> KillSwitchService:
 
 
 async def statuses(client: httpx.AsyncClient, cloud: TestbedCloud) -> tuple[int, int]:
-    tenant = cloud.tenant("a")
-    headers = {"Authorization": f"Bearer {tenant.token}"}
-    app = await client.get(f"/app/v1/cameras/{tenant.camera_id}/snapshot", headers=headers)
-    hub = await client.get(f"/hub/v1/cameras/{tenant.camera_id}/still", headers=headers)
-    return app.status_code, hub.status_code
+    return await app_and_hub_statuses(client, cloud, "a")
 
 
 def test_the_polling_gateway_refuses_a_tripped_path_within_a_second_and_follows_reenable(

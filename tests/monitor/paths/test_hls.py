@@ -16,6 +16,7 @@ from monitor.paths.hls import HlsPath, parse_playlist
 from monitor.paths.streams import StreamError
 from monitor.verdict import Verdict
 from testbed.streams import encode_video
+from tests.harness import direct
 from tests.monitor.paths.stream_helpers import (
     TENANTS,
     Bed,
@@ -279,9 +280,6 @@ def test_a_cancelled_probe_closes_its_connection_at_once() -> None:
     head = b"HTTP/1.1 200 OK\r\nContent-Type: application/vnd.apple.mpegurl\r\n"
     stalled = head + b"Content-Length: 100000\r\n\r\n#EXTM3U\n"
     canary = CanaryConfig(name="lobby", camera_id="cam-lobby", token="t")
-
-    async def direct(host: str, port: int) -> tuple[str, int]:
-        return host, port
 
     with silent_server(stalled) as (port, closed):
         path = PathConfig(name="live", kind="hls", url=f"http://127.0.0.1:{port}/live.m3u8")

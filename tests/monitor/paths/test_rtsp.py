@@ -24,7 +24,7 @@ from monitor.probe import ProbeSpec
 from monitor.results import ProbeResult
 from monitor.verdict import Verdict
 from testbed import TestbedCloud, TestbedServer
-from tests.harness import fleet_of, probe_config, probing
+from tests.harness import direct, fleet_of, probe_config, probing
 from tests.monitor.paths.stream_helpers import SECRET, TENANTS, Bed, probe, silent_server
 
 CAMERA = "/cameras/{camera_id}"
@@ -38,10 +38,6 @@ def test_rtsp_probe_reads_own_canary_through_h264_over_rtp(bed: Bed, profile: st
 
     assert (result.verdict, result.source_canary) == (Verdict.OWN, "nursery"), result
     assert result.bytes_received > 1000  # the H.264 payload demuxed
-
-
-async def direct(host: str, port: int) -> tuple[str, int]:
-    return host, port
 
 
 def test_rtsp_returns_the_first_n_frames_each_own(bed: Bed) -> None:

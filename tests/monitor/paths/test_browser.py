@@ -28,6 +28,12 @@ from tests.harness import counting, direct, serve_elsewhere
 
 Testbed = Callable[..., None]
 Sessions = Callable[[int], list[int]]
+LOBBY = CanaryConfig(name="lobby", camera_id="cam-lobby", token=SecretStr("t"))
+
+
+def viewer(url: str, chromium: str, **fields: Any) -> PathConfig:
+    """The web viewer path at ``url``, read by the ``chromium`` executable."""
+    return PathConfig(name="web", kind="browser", url=url, chromium=chromium, **fields)
 
 
 def test_find_chromium_prefers_the_configured_then_system_and_lists_what_it_tried(
@@ -110,12 +116,9 @@ def test_cancelled_probe_leaves_no_chromium_process(
         app = web.Application()
         app.router.add_get("/", page)
         runner, url = await serve(app)
-        config = PathConfig(
-            name="web", kind="browser", url=url + "/", chromium=chromium_executable,
-            selector="canvas", read_timeout_s=60,
-        )  # fmt: skip
+        config = viewer(url + "/", chromium_executable, selector="canvas", read_timeout_s=60)
         adapter = BrowserPath(config)
-        canary = CanaryConfig(name="lobby", camera_id="cam-lobby", token=SecretStr("t"))
+        canary = LOBBY
 
         try:
             task = asyncio.create_task(adapter.capture(canary, "good", direct))
@@ -151,11 +154,8 @@ def test_requests_off_the_viewers_origin_are_aborted_never_dialled(
         app = web.Application()
         app.router.add_get("/", page)
         runner, url = await serve(app)
-        config = PathConfig(
-            name="web", kind="browser", url=url + "/", chromium=chromium_executable,
-            selector="img#x", read_timeout_s=2,
-        )  # fmt: skip
-        canary = CanaryConfig(name="lobby", camera_id="cam-lobby", token=SecretStr("t"))
+        config = viewer(url + "/", chromium_executable, selector="img#x", read_timeout_s=2)
+        canary = LOBBY
 
         try:
             result = await BrowserPath(config).capture(canary, "good", direct)
@@ -175,7 +175,7 @@ def test_a_browser_that_cannot_start_is_a_clear_failure_leaving_no_profile(
 ) -> None:
     monkeypatch.setenv("TMPDIR", str(tmp_path))
     monkeypatch.setattr(tempfile, "tempdir", None)  # re-read TMPDIR
-    canary = CanaryConfig(name="lobby", camera_id="cam-lobby", token=SecretStr("t"))
+    canary = LOBBY
 
     async def attempt(executable: str) -> CaptureFailure:
         config = PathConfig(name="web", kind="browser", url="http://127.0.0.1:9/")
@@ -212,11 +212,8 @@ def test_a_canvas_is_captured_once_something_is_drawn_on_it(chromium_executable:
         app.router.add_get("/", page)
         app.router.add_get("/pic.jpg", pic)
         runner, url = await serve(app)
-        config = PathConfig(
-            name="web", kind="browser", url=url + "/", chromium=chromium_executable,
-            selector="canvas#c", read_timeout_s=10,
-        )  # fmt: skip
-        canary = CanaryConfig(name="lobby", camera_id="cam-lobby", token=SecretStr("t"))
+        config = viewer(url + "/", chromium_executable, selector="canvas#c", read_timeout_s=10)
+        canary = LOBBY
 
         try:
             return await BrowserPath(config).capture(canary, "good", direct)

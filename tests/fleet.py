@@ -12,6 +12,7 @@ do not copy them. A module's fixture is made by `store_fixture`::
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -30,7 +31,6 @@ TOKEN_OF_NAME = "t-{name}"  # "t-lobby"; "t{n}" numbers them instead: "t1", "t2"
 
 
 def canaries(*names: str, token: str = TOKEN_OF_NAME) -> tuple[CanaryConfig, ...]:
-
     """One canary a name, camera ``cam-<name>``; ``token`` is a template of ``{name}``
     and ``{n}`` (the canary's place in the fleet, from 1)."""
     return tuple(
@@ -130,3 +130,13 @@ def leak(
         verdict, at, canary=canary, path=path, profile=profile, duration_s=0.6,
         source_canary=source, detail=detail, frame=with_frame, **facts,
     )  # fmt: skip
+
+
+def in_threads(worker: Callable[[int], None], count: int, *, timeout: float) -> None:
+    """``worker(0)`` to ``worker(count - 1)``, each on a thread of its own, all at once;
+    waits for each at most ``timeout`` s."""
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=timeout)

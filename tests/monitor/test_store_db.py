@@ -17,7 +17,7 @@ from monitor.results import ProbeResult
 from monitor.store import MIGRATIONS, Store
 from monitor.store.models import IncidentRow
 from monitor.verdict import KillSwitchState, Verdict
-from tests.fleet import TRIP, canaries, probe_result, snapshot_paths, store_fixture
+from tests.fleet import TRIP, canaries, in_threads, probe_result, snapshot_paths, store_fixture
 
 CANARIES = canaries("lobby", "nursery", "garage")
 PATHS = snapshot_paths("app", "hub", hub=TRIP)
@@ -227,11 +227,7 @@ def test_concurrent_leaks_on_one_path_share_one_incident(store: Store) -> None:
             with lock:
                 failures.append(exc)
 
-    workers = [threading.Thread(target=worker, args=(n,)) for n in range(threads)]
-    for thread in workers:
-        thread.start()
-    for thread in workers:
-        thread.join(timeout=30)
+    in_threads(worker, threads, timeout=30)
 
     assert failures == []
     assert len(outcomes) == threads

@@ -23,7 +23,7 @@ from monitor.store.history import History
 from monitor.store.models import ProbeResultRow, probe_rollups
 from monitor.store.rollups import EDGES, RESOLUTIONS, bucket_start, histogram_bucket
 from monitor.verdict import OUTCOMES, Verdict
-from tests.fleet import canaries, probe_result, snapshot_paths, store_fixture
+from tests.fleet import canaries, in_threads, probe_result, snapshot_paths, store_fixture
 
 CANARIES = canaries("lobby", "garage")
 PATHS = snapshot_paths("app", "hub", "web")
@@ -386,11 +386,7 @@ def test_concurrent_records_lose_no_count(store: Store) -> None:
         except BaseException as exc:
             failures.append(exc)
 
-    workers = [threading.Thread(target=worker, args=(n,)) for n in range(threads)]
-    for thread in workers:
-        thread.start()
-    for thread in workers:
-        thread.join(timeout=60)
+    in_threads(worker, threads, timeout=60)
 
     assert failures == []
     counts = History(store.engine).overview(NOW, window_s=600).cell("hub", "3g").counts

@@ -15,28 +15,21 @@ from PIL import Image
 from alerts.evidence import EvidenceVault
 from alerts.outbox import OutboxSender
 from alerts.slack import SlackNotifier
-from monitor.config import CanaryConfig, IncidentsConfig, PathConfig, SlackConfig
+from monitor.config import IncidentsConfig, SlackConfig
 from monitor.incidents import IncidentEngine
 from monitor.killswitch import RecordKillSwitch
 from monitor.results import ProbeResult
 from monitor.store import Store
 from monitor.verdict import Verdict
 from testbed.fake_slack import FakeSlack
+from tests import fleet
+from tests.fleet import T0, TRIP, canaries, leak, snapshot_paths
 
-T0 = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
 CHANNEL, HEALTH = "C0LEAKS", "C0PROBEHEALTH"
 ONCALL = ("UONCALL1", "UONCALL2")
 EVIDENCE_KEY = bytes(range(32))
-CANARIES = (
-    CanaryConfig(name="lobby", camera_id="cam-lobby", token="t1"),
-    CanaryConfig(name="nursery", camera_id="cam-nursery", token="t2"),
-)
-PATHS = (
-    PathConfig(name="app", kind="snapshot", url="http://cloud.test/app/{camera_id}"),
-    PathConfig(
-        name="hub", kind="snapshot", url="http://cloud.test/hub/{camera_id}", on_leak="trip"
-    ),
-)
+CANARIES = canaries("lobby", "nursery", token="t{n}")
+PATHS = snapshot_paths("app", "hub", hub=TRIP)
 
 
 class Clock:
@@ -51,10 +44,7 @@ class Clock:
 
 
 def open_store(url: str) -> Store:
-    store = Store(url)
-    store.migrate()
-    store.register(CANARIES, PATHS)
-    return store
+    return fleet.open_store(url, CANARIES, PATHS)
 
 
 SIGNING_SECRET = "slack signing secret for tests"
@@ -120,32 +110,6 @@ def frame(seed: int = 7) -> bytes:
     out = io.BytesIO()
     image.save(out, "JPEG", quality=90)
     return out.getvalue()
-
-
-def leak(
-    verdict: Verdict = Verdict.FOREIGN_CANARY,
-    *,
-    path: str = "hub",
-    canary: str = "nursery",
-    source: str | None = "lobby",
-    profile: str = "3g",
-    seconds: float = 0,
-    with_frame: bytes | None = None,
-) -> ProbeResult:
-    return ProbeResult(
-        canary=canary,
-        path=path,
-        profile=profile,
-        started_at=T0 + timedelta(seconds=seconds),
-        duration_s=0.6,
-        verdict=verdict,
-        source_canary=source,
-        distance=4,
-        status=200,
-        bytes_received=4800,
-        detail="frame carries another canary's code",
-        frame=with_frame,
-    )
 
 
 def clean(profile: str, *, path: str = "hub", verdict: Verdict = Verdict.OWN) -> ProbeResult:

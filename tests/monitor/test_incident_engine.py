@@ -9,8 +9,8 @@ import dataclasses
 import logging
 import socket
 import time
-from collections.abc import AsyncIterator, Iterator
-from datetime import UTC, datetime, timedelta
+from collections.abc import AsyncIterator
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
 import httpx
@@ -19,8 +19,12 @@ import sqlalchemy as sa
 from aiohttp import web
 
 from alerts import Alert, AlertKind, Notifier, NotifierError
+<<<<<<< HEAD
 from alerts.tables import threads
 from monitor.config import CanaryConfig, PathConfig
+=======
+from monitor.config import PathConfig
+>>>>>>> fixtures
 from monitor.errors import KillSwitchError
 from monitor.incidents import IncidentEngine
 from monitor.killswitch import KillSwitchBackend, RecordKillSwitch, WebhookKillSwitch
@@ -29,30 +33,19 @@ from monitor.store import Store
 from monitor.store.models import IncidentRow
 from monitor.verdict import KillSwitchState, Verdict
 from testbed import TestbedCloud, TestbedServer
+from tests.fleet import T0, canaries, leak, snapshot_paths, store_fixture
 
 SECRET = b"incident engine: deployment secret"
 SWITCH_SECRET = b"incident engine: kill switch secret"
 ADMIN = "incident-engine-admin"
-T0 = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
-CANARIES = (
-    CanaryConfig(name="lobby", camera_id="cam-lobby", token="t1"),
-    CanaryConfig(name="nursery", camera_id="cam-nursery", token="t2"),
-)
+CANARIES = canaries("lobby", "nursery", token="t{n}")
 
 
 OnLeak = Literal["alert", "trip"]
 
 
 def paths(hub_on_leak: OnLeak = "trip") -> tuple[PathConfig, ...]:
-    return (
-        PathConfig(name="app", kind="snapshot", url="http://cloud.test/app/{camera_id}"),
-        PathConfig(
-            name="hub",
-            kind="snapshot",
-            url="http://cloud.test/hub/{camera_id}",
-            on_leak=hub_on_leak,
-        ),
-    )
+    return snapshot_paths("app", "hub", hub={"on_leak": hub_on_leak})
 
 
 class RecordingNotifier(Notifier):
@@ -72,39 +65,12 @@ class BrokenNotifier(Notifier):
         raise NotifierError("workspace unreachable")
 
 
-@pytest.fixture
-def store(sqlite_url: str) -> Iterator[Store]:
-    store = Store(sqlite_url)
-    try:
-        store.migrate()
-        store.register(CANARIES, paths())
-        yield store
-    finally:
-        store.close()
+store = store_fixture(CANARIES, paths(), databases="sqlite")
 
 
-def result(
-    verdict: Verdict = Verdict.FOREIGN_CANARY,
-    *,
-    path: str = "hub",
-    canary: str = "nursery",
-    source: str | None = "lobby",
-    profile: str = "3g",
-    seconds: float = 0,
-) -> ProbeResult:
-    return ProbeResult(
-        canary=canary,
-        path=path,
-        profile=profile,
-        started_at=T0 + timedelta(seconds=seconds),
-        duration_s=0.6,
-        verdict=verdict,
-        source_canary=source,
-        distance=4,
-        status=200,
-        bytes_received=4800,
-        detail="frame carries lobby's code",
-    )
+def result(verdict: Verdict = Verdict.FOREIGN_CANARY, **fields: Any) -> ProbeResult:
+    """A `leak` (``path``, ``canary``, ``source``, ``profile``, ``seconds``) of lobby's code."""
+    return leak(verdict, detail="frame carries lobby's code", **fields)
 
 
 def engine_for(

@@ -22,39 +22,19 @@ from monitor.service.metrics import METRIC_NAMES, Metrics
 from monitor.verdict import Verdict
 from monitor.web import WebServer, create_app
 from testbed import TestbedCloud, TestbedServer
+from tests.fleet import TRIP
+from tests.harness import app_and_hub, fleet_of, service_config
 
 SECRET = "metrics test: deployment secret"
 PROMTOOL = shutil.which("promtool") or "/usr/bin/promtool"
 
 
 def _config(url: str, cloud: TestbedCloud, db_url: str) -> Any:
-    return parse_config(
-        {
-            "deployment": {"secret": SECRET},
-            "canaries": [
-                {"name": t.canary, "camera_id": t.camera_id, "token": t.token}
-                for t in cloud.tenants
-            ],
-            "paths": [
-                {
-                    "name": "app",
-                    "kind": "snapshot",
-                    "url": url + "/app/v1/cameras/{camera_id}/snapshot",
-                },
-                {
-                    "name": "hub",
-                    "kind": "snapshot",
-                    "url": url + "/hub/v1/cameras/{camera_id}/still",
-                    "on_leak": "trip",
-                },
-            ],
-            "profiles": ["good", "3g"],
-            "schedule": {"interval_s": 0.3, "jitter_s": 0.05, "concurrency": 8},
-            "probe": {"deadline_s": 8, "stale_after_s": 30},
-            "store": {"url": db_url},
-        },
-        environ={},
-    )
+    paths = app_and_hub(url, hub=TRIP)
+    schedule = {"interval_s": 0.3, "jitter_s": 0.05, "concurrency": 8}
+    probe = {"deadline_s": 8, "stale_after_s": 30}
+    data = service_config(SECRET, fleet_of(cloud), paths, db_url, schedule=schedule, probe=probe)
+    return parse_config(data, environ={})
 
 
 def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:

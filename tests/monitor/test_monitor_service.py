@@ -24,6 +24,8 @@ from monitor.results import ProbeResult
 from monitor.service import Monitor, probe_matrix
 from monitor.verdict import Verdict
 from testbed import TestbedCloud, TestbedServer
+from tests.fleet import TRIP
+from tests.harness import app_and_hub, fleet_of, service_config
 
 SECRET = "monitor service: deployment secret"
 SWITCH_SECRET = "monitor service: kill switch secret"
@@ -48,29 +50,10 @@ def new_cloud() -> TestbedCloud:
 
 
 def config_data(url: str, cloud: TestbedCloud, db_url: str, interval_s: float) -> dict[str, Any]:
-    return {
-        "deployment": {"secret": SECRET},
-        "canaries": [
-            {"name": t.canary, "camera_id": t.camera_id, "token": t.token} for t in cloud.tenants
-        ],
-        "paths": [
-            {
-                "name": "app",
-                "kind": "snapshot",
-                "url": url + "/app/v1/cameras/{camera_id}/snapshot",
-            },
-            {
-                "name": "hub",
-                "kind": "snapshot",
-                "url": url + "/hub/v1/cameras/{camera_id}/still",
-                "on_leak": "trip",
-            },
-        ],
-        "profiles": ["good", "3g"],
-        "schedule": {"interval_s": interval_s, "jitter_s": 0.1, "concurrency": 8},
-        "probe": {"deadline_s": 5, "stale_after_s": 30},
-        "store": {"url": db_url},
-    }
+    paths = app_and_hub(url, hub=TRIP)
+    schedule = {"interval_s": interval_s, "jitter_s": 0.1, "concurrency": 8}
+    probe = {"deadline_s": 5, "stale_after_s": 30}
+    return service_config(SECRET, fleet_of(cloud), paths, db_url, schedule=schedule, probe=probe)
 
 
 def make_config(url: str, cloud: TestbedCloud, db_url: str, interval_s: float = 0.5) -> Config:

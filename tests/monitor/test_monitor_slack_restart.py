@@ -15,30 +15,18 @@ from monitor.results import ProbeResult
 from monitor.service import Monitor
 from testbed import TestbedCloud, TestbedServer
 from testbed.fake_slack import FakeSlack
+from tests.harness import app_and_hub, fleet_of, service_config
 
 SECRET = "monitor slack restart: deployment secret"
 
 
 def config_data(url: str, cloud: TestbedCloud, db_url: str) -> dict[str, Any]:
-    return {
-        "deployment": {"secret": SECRET},
-        "canaries": [
-            {"name": t.canary, "camera_id": t.camera_id, "token": t.token} for t in cloud.tenants
-        ],
-        "paths": [
-            {
-                "name": "app",
-                "kind": "snapshot",
-                "url": url + "/app/v1/cameras/{camera_id}/snapshot",
-            },
-            {"name": "hub", "kind": "snapshot", "url": url + "/hub/v1/cameras/{camera_id}/still"},
-        ],
-        "profiles": ["good", "3g"],
-        "schedule": {"interval_s": 3600, "concurrency": 8},
-        "probe": {"deadline_s": 5, "stale_after_s": 30},
-        "store": {"url": db_url},
-        "slack": {"min_interval_s": 0, "web_base_url": "https://camcanary.example"},
-    }
+    return service_config(
+        SECRET, fleet_of(cloud), app_and_hub(url), db_url,
+        schedule={"interval_s": 3600, "concurrency": 8},
+        probe={"deadline_s": 5, "stale_after_s": 30},
+        slack={"min_interval_s": 0, "web_base_url": "https://camcanary.example"},
+    )  # fmt: skip
 
 
 def test_a_restarted_service_edits_its_threads_and_never_posts_a_parent_twice(

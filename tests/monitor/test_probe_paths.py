@@ -12,19 +12,18 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import httpx
 import pytest
 from aiohttp import web
 
-from canaries import Codebook, Reader, render
-from monitor.config import Config, parse_config
-from monitor.network import ProxyPool
-from monitor.paths import PATH_KINDS, IntegrationPath
+from canaries import Codebook, render
+from monitor.config import Config
 from monitor.paths.hints import NetworkQualityEstimator
-from monitor.probe import Prober, ProbeSpec
 from monitor.results import ProbeResult
 from monitor.verdict import Verdict
 from testbed import TestbedCloud, TestbedServer
+from tests import harness
+from tests.harness import LONE, Probing, app_and_hub, fleet_of, probe_config, probe_once
+from tests.harness import serving as aiohttp_server
 
 SECRET = "probe paths: deployment secret"
 ADMIN = "probe-paths-admin"
@@ -37,50 +36,11 @@ TENANTS = ["lobby", "nursery", "garage"]
 def make_config(
     canaries: list[dict[str, str]], paths: list[dict[str, Any]], deadline_s: float = 10.0
 ) -> Config:
-    return parse_config(
-        {
-            "deployment": {"secret": SECRET},
-            "canaries": canaries,
-            "paths": paths,
-            "probe": {"deadline_s": deadline_s, "stale_after_s": 60},
-        },
-        environ={},
-    )
+    return probe_config(SECRET, canaries, paths, deadline_s=deadline_s)
 
 
-def fleet_of(cloud: TestbedCloud) -> list[dict[str, str]]:
-    return [{"name": t.canary, "camera_id": t.camera_id, "token": t.token} for t in cloud.tenants]
-
-
-@dataclass
-class Probing:
-    config: Config
-    prober: Prober
-    adapters: dict[str, IntegrationPath]
-
-    async def probe(self, path: str, profile: str, canary: str) -> ProbeResult:
-        [canary_config] = [c for c in self.config.canaries if c.name == canary]
-        [path_config] = [p for p in self.config.paths if p.name == path]
-        return await self.prober.probe(ProbeSpec(canary_config, path_config, profile))
-
-
-@contextlib.asynccontextmanager
-async def probing(config: Config) -> AsyncIterator[Probing]:
-    adapters = {path.name: PATH_KINDS[path.kind](path) for path in config.paths}
-    names = [canary.name for canary in config.canaries]
-    async with ProxyPool() as pool:
-        prober = Prober(
-            Reader(Codebook(SECRET.encode()), names),
-            adapters,
-            pool,
-            deadline_s=config.probe.deadline_s,
-            stale_after_s=config.probe.stale_after_s,
-        )
-        try:
-            yield Probing(config, prober, adapters)
-        finally:
-            for adapter in adapters.values():
-                await adapter.close()
+def probing(config: Config) -> contextlib.AbstractAsyncContextManager[Probing]:
+    return harness.probing(config, SECRET)
 
 
 Scenario = Callable[[TestbedServer, Probing], Awaitable[None]]
@@ -94,35 +54,15 @@ def on_testbed(scenario: Scenario, *, on_leak: str = "alert") -> None:
 
     async def run() -> None:
         async with TestbedServer(cloud) as server:
-            config = make_config(
-                fleet_of(cloud),
-                [
-                    {
-                        "name": "app",
-                        "kind": "snapshot",
-                        "url": server.url + "/app/v1/cameras/{camera_id}/snapshot",
-                    },
-                    {
-                        "name": "hub",
-                        "kind": "snapshot",
-                        "url": server.url + "/hub/v1/cameras/{camera_id}/still",
-                        "on_leak": on_leak,
-                    },
-                ],
-            )
-            async with probing(config) as p:
+            paths = app_and_hub(server.url, hub={"on_leak": on_leak})
+            async with probing(make_config(fleet_of(cloud), paths)) as p:
                 await scenario(server, p)
 
     asyncio.run(run())
 
 
 async def admin(server: TestbedServer, method: str, route: str, **kwargs: Any) -> Any:
-    async with httpx.AsyncClient(base_url=server.url, trust_env=False) as client:
-        response = await client.request(
-            method, route, headers={"Authorization": f"Bearer {ADMIN}"}, **kwargs
-        )
-        response.raise_for_status()
-        return response.json()
+    return await harness.admin(server, ADMIN, method, route, **kwargs)
 
 
 def assert_own(result: ProbeResult, canary: str) -> None:
@@ -230,19 +170,14 @@ def test_wrong_token_is_an_error_with_the_http_status() -> None:
 # -- hostile and broken servers ----------------------------------------------------------
 
 
-ONE_CANARY = [{"name": "lobby", "camera_id": "cam-lobby", "token": "lobby-token"}]
+ONE_CANARY = LONE
 
 
 def probe_url(url: str, *, deadline_s: float = 5.0, **path: Any) -> ProbeResult:
     config = make_config(
         ONE_CANARY, [{"name": "app", "kind": "snapshot", "url": url, **path}], deadline_s
     )
-
-    async def run() -> ProbeResult:
-        async with probing(config) as p:
-            return await p.probe("app", "good", "lobby")
-
-    return asyncio.run(run())
+    return probe_once(config, SECRET, "app", "good", "lobby")
 
 
 @dataclass
@@ -384,19 +319,18 @@ def test_endless_body_is_cut_at_max_bytes() -> None:
     assert result.duration_s < 2.0
 
 
-@contextlib.asynccontextmanager
-async def aiohttp_server(routes: web.RouteTableDef) -> AsyncIterator[str]:
-    app = web.Application()
-    app.add_routes(routes)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    try:
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        host, port = runner.addresses[0][:2]
-        yield f"http://{host}:{port}"
-    finally:
-        await runner.cleanup()
+def probe_route(routes: web.RouteTableDef, route: str) -> ProbeResult:
+    """Probe ``route`` of a loopback server of ``routes`` as path app, for the lone canary."""
+
+    async def run() -> ProbeResult:
+        async with aiohttp_server(routes) as url:
+            config = make_config(
+                ONE_CANARY, [{"name": "app", "kind": "snapshot", "url": url + route}]
+            )
+            async with probing(config) as p:
+                return await p.probe("app", "good", "lobby")
+
+    return asyncio.run(run())
 
 
 def test_html_page_is_an_unexpected_content_type() -> None:
@@ -406,15 +340,7 @@ def test_html_page_is_an_unexpected_content_type() -> None:
     async def login(request: web.Request) -> web.Response:
         return web.Response(text="<html>please sign in</html>", content_type="text/html")
 
-    async def run() -> ProbeResult:
-        async with aiohttp_server(routes) as url:
-            config = make_config(
-                ONE_CANARY, [{"name": "app", "kind": "snapshot", "url": url + "/login"}]
-            )
-            async with probing(config) as p:
-                return await p.probe("app", "good", "lobby")
-
-    result = asyncio.run(run())
+    result = probe_route(routes, "/login")
 
     assert result.verdict is Verdict.ERROR
     assert result.detail == "unexpected content type 'text/html'"
@@ -429,15 +355,7 @@ def test_body_that_is_not_an_image_is_a_decode_error() -> None:
     async def still(request: web.Request) -> web.Response:
         return web.Response(body=b"\x00" * 5000, content_type="image/jpeg")
 
-    async def run() -> ProbeResult:
-        async with aiohttp_server(routes) as url:
-            config = make_config(
-                ONE_CANARY, [{"name": "app", "kind": "snapshot", "url": url + "/still"}]
-            )
-            async with probing(config) as p:
-                return await p.probe("app", "good", "lobby")
-
-    result = asyncio.run(run())
+    result = probe_route(routes, "/still")
 
     assert result.verdict is Verdict.ERROR
     assert result.detail == "not an image (5000 bytes)"

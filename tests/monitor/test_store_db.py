@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
@@ -13,35 +12,18 @@ import sqlalchemy as sa
 from alembic.config import Config as AlembicConfig
 from alembic.script import ScriptDirectory
 
-from monitor.config import CanaryConfig, PathConfig
+from monitor.config import CanaryConfig
 from monitor.results import ProbeResult
 from monitor.store import MIGRATIONS, Store
 from monitor.store.models import IncidentRow
 from monitor.verdict import KillSwitchState, Verdict
+from tests.fleet import TRIP, canaries, in_threads, probe_result, snapshot_paths, store_fixture
 
-CANARIES = (
-    CanaryConfig(name="lobby", camera_id="cam-lobby", token="t-lobby"),
-    CanaryConfig(name="nursery", camera_id="cam-nursery", token="t-nursery"),
-    CanaryConfig(name="garage", camera_id="cam-garage", token="t-garage"),
-)
-PATHS = (
-    PathConfig(name="app", kind="snapshot", url="http://cloud.test/app/{camera_id}"),
-    PathConfig(
-        name="hub", kind="snapshot", url="http://cloud.test/hub/{camera_id}", on_leak="trip"
-    ),
-)
+CANARIES = canaries("lobby", "nursery", "garage")
+PATHS = snapshot_paths("app", "hub", hub=TRIP)
 T0 = datetime(2026, 11, 22, 10, 0, 0, 123456, tzinfo=UTC)
 
-
-@pytest.fixture
-def store(db_url: str) -> Iterator[Store]:
-    store = Store(db_url)
-    try:
-        store.migrate()
-        store.register(CANARIES, PATHS)
-        yield store
-    finally:
-        store.close()
+store = store_fixture(CANARIES, PATHS)
 
 
 def leak(
@@ -52,19 +34,11 @@ def leak(
     verdict: Verdict = Verdict.FOREIGN_CANARY,
     at: datetime = T0,
 ) -> ProbeResult:
-    return ProbeResult(
-        canary=canary,
-        path=path,
-        profile=profile,
-        started_at=at,
-        duration_s=0.5,
-        verdict=verdict,
-        source_canary=source,
-        distance=3,
-        status=200,
-        bytes_received=1234,
-        detail=f"frame carries {source}'s code",
-    )
+    facts = {"distance": 3, "status": 200, "bytes_received": 1234}
+    return probe_result(
+        verdict, at, canary=canary, path=path, profile=profile, source_canary=source,
+        detail=f"frame carries {source}'s code", **facts,
+    )  # fmt: skip
 
 
 def head_revision() -> str:
@@ -253,11 +227,7 @@ def test_concurrent_leaks_on_one_path_share_one_incident(store: Store) -> None:
             with lock:
                 failures.append(exc)
 
-    workers = [threading.Thread(target=worker, args=(n,)) for n in range(threads)]
-    for thread in workers:
-        thread.start()
-    for thread in workers:
-        thread.join(timeout=30)
+    in_threads(worker, threads, timeout=30)
 
     assert failures == []
     assert len(outcomes) == threads

@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 
 from testbed import TestbedCloud, sign_killswitch
+from tests.harness import app_and_hub_statuses
 
 Drive = Callable[[Callable[[httpx.AsyncClient], Awaitable[None]]], None]
 URL = "/admin/v1/killswitch"
@@ -24,11 +25,7 @@ def signed(secret: bytes, body: dict[str, Any], at: float | None = None) -> dict
 
 
 async def get_both(client: httpx.AsyncClient, cloud: TestbedCloud) -> tuple[int, int]:
-    tenant = cloud.tenant("a")
-    headers = {"Authorization": f"Bearer {tenant.token}"}
-    app = await client.get(f"/app/v1/cameras/{tenant.camera_id}/snapshot", headers=headers)
-    hub = await client.get(f"/hub/v1/cameras/{tenant.camera_id}/still", headers=headers)
-    return app.status_code, hub.status_code
+    return await app_and_hub_statuses(client, cloud, "a")
 
 
 def test_tripping_hub_disables_hub_only_and_rearming_restores_it(

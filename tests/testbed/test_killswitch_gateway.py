@@ -5,34 +5,23 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterator
 
 import httpx
 import pytest
 
-from monitor.config import CanaryConfig, PathConfig
+from monitor.config import CanaryConfig
 from monitor.killswitch import BuiltinKillSwitch
 from monitor.killswitch.machine import KillSwitchService
 from monitor.store import Store
 from monitor.web import WebServer, create_app
 from monitor.web.context import WebContext
 from testbed import TestbedCloud, TestbedServer
+from tests.fleet import canaries, snapshot_paths, store_fixture
+from tests.harness import app_and_hub_statuses
 
-PATHS = tuple(
-    PathConfig(name=name, kind="snapshot", url=f"http://cloud.test/{name}/{{camera_id}}")
-    for name in ("app", "hub")
-)
+PATHS = snapshot_paths("app", "hub")
 
-
-@pytest.fixture
-def store(sqlite_url: str) -> Iterator[Store]:
-    store = Store(sqlite_url)
-    try:
-        store.migrate()
-        store.register([CanaryConfig(name="a", camera_id="cam-a", token="t")], PATHS)
-        yield store
-    finally:
-        store.close()
+store = store_fixture(canaries("a", token="t"), PATHS, databases="sqlite")
 
 
 @pytest.fixture
@@ -41,11 +30,7 @@ def service(store: Store) -> KillSwitchService:
 
 
 async def statuses(client: httpx.AsyncClient, cloud: TestbedCloud) -> tuple[int, int]:
-    tenant = cloud.tenant("a")
-    headers = {"Authorization": f"Bearer {tenant.token}"}
-    app = await client.get(f"/app/v1/cameras/{tenant.camera_id}/snapshot", headers=headers)
-    hub = await client.get(f"/hub/v1/cameras/{tenant.camera_id}/still", headers=headers)
-    return app.status_code, hub.status_code
+    return await app_and_hub_statuses(client, cloud, "a")
 
 
 def test_the_polling_gateway_refuses_a_tripped_path_within_a_second_and_follows_reenable(

@@ -15,34 +15,20 @@ from monitor.service import Monitor
 from monitor.web import WebServer, create_app
 from testbed import TestbedCloud, TestbedServer
 from testbed.gateway import KillSwitchPoller
+from tests.fleet import TRIP
+from tests.harness import app_and_hub, fleet_of, service_config
 
 SECRET = "drill: deployment secret"
 ADMIN = "drill-admin"
 
 
 def config(url: str, db_url: str) -> dict[str, Any]:
-    return {
-        "deployment": {"secret": SECRET},
-        "canaries": [],
-        "paths": [
-            {
-                "name": name,
-                "kind": "snapshot",
-                "on_leak": "trip",
-                "url": url + route,
-            }
-            for name, route in (
-                ("app", "/app/v1/cameras/{camera_id}/snapshot"),
-                ("hub", "/hub/v1/cameras/{camera_id}/still"),
-            )
-        ],
-        "profiles": ["good", "3g"],
-        "schedule": {"interval_s": 1.0, "jitter_s": 0.2, "concurrency": 12},
-        "probe": {"deadline_s": 8, "stale_after_s": 30},
-        "store": {"url": db_url},
-        "killswitch": {"kind": "builtin"},
-        "web": {"port": 0},
-    }
+    return service_config(
+        SECRET, [], app_and_hub(url, app=TRIP, hub=TRIP), db_url,
+        schedule={"interval_s": 1.0, "jitter_s": 0.2, "concurrency": 12},
+        probe={"deadline_s": 8, "stale_after_s": 30},
+        killswitch={"kind": "builtin"}, web={"port": 0},
+    )  # fmt: skip
 
 
 @pytest.mark.slow
@@ -57,10 +43,7 @@ def test_drill_with_the_builtin_backend_ends_with_the_hub_refused(sqlite_url: st
     async def go() -> tuple[dict[str, str], dict[str, str], list[tuple[str, str]], float]:
         async with TestbedServer(cloud) as server:
             data = config(server.url, sqlite_url)
-            data["canaries"] = [
-                {"name": t.canary, "camera_id": t.camera_id, "token": t.token}
-                for t in cloud.tenants
-            ]
+            data["canaries"] = fleet_of(cloud)
             monitor = Monitor(parse_config(data, environ={}))
             await monitor.prepare()
             web = WebServer(create_app(monitor.web_context()), port=0)

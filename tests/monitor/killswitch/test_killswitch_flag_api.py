@@ -3,34 +3,21 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 
 import httpx
 import pytest
 
-from monitor.config import CanaryConfig, PathConfig
 from monitor.killswitch import BuiltinKillSwitch
 from monitor.killswitch.machine import KillSwitchService
 from monitor.store import Store
 from monitor.web import WebServer, create_app
 from monitor.web.context import WebContext
+from tests.fleet import canaries, snapshot_paths, store_fixture
 
-CANARIES = (CanaryConfig(name="lobby", camera_id="cam-lobby", token="t-lobby"),)
-PATHS = (
-    PathConfig(name="app", kind="snapshot", url="http://cloud.test/app/{camera_id}"),
-    PathConfig(name="hub", kind="snapshot", url="http://cloud.test/hub/{camera_id}"),
-)
+CANARIES = canaries("lobby")
+PATHS = snapshot_paths("app", "hub")
 
-
-@pytest.fixture
-def store(sqlite_url: str) -> Iterator[Store]:
-    store = Store(sqlite_url)
-    try:
-        store.migrate()
-        store.register(CANARIES, PATHS)
-        yield store
-    finally:
-        store.close()
+store = store_fixture(CANARIES, PATHS, databases="sqlite")
 
 
 @pytest.fixture

@@ -6,38 +6,23 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.exc import DBAPIError
 
-from monitor.config import CanaryConfig, PathConfig
 from monitor.errors import KillSwitchError, KillSwitchStateError
 from monitor.killswitch import KillSwitchBackend, RecordKillSwitch
 from monitor.killswitch.machine import KillSwitchService, Transition
 from monitor.results import ProbeResult
 from monitor.store import Store
 from monitor.verdict import Verdict
+from tests.fleet import TRIP, canaries, probe_result, snapshot_paths, store_fixture
 
-CANARIES = (
-    CanaryConfig(name="lobby", camera_id="cam-lobby", token="t-lobby"),
-    CanaryConfig(name="nursery", camera_id="cam-nursery", token="t-nursery"),
-)
-PATHS = (
-    PathConfig(name="app", kind="snapshot", url="http://cloud.test/app/{camera_id}"),
-    PathConfig(
-        name="hub", kind="snapshot", url="http://cloud.test/hub/{camera_id}", on_leak="trip"
-    ),
-    PathConfig(
-        name="web",
-        kind="snapshot",
-        url="http://cloud.test/web/{camera_id}",
-        on_leak="trip",
-        trip_on=("foreign",),
-        dry_run=True,
-    ),
+CANARIES = canaries("lobby", "nursery")
+PATHS = snapshot_paths(
+    "app", "hub", "web", hub=TRIP, web={**TRIP, "trip_on": ("foreign",), "dry_run": True}
 )
 PROFILES = ("good", "3g")
 T0 = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
@@ -54,15 +39,7 @@ class RecordingBackend(KillSwitchBackend):
         self.applied.append((path, state))
 
 
-@pytest.fixture
-def store(db_url: str) -> Iterator[Store]:
-    store = Store(db_url)
-    try:
-        store.migrate()
-        store.register(CANARIES, PATHS)
-        yield store
-    finally:
-        store.close()
+store = store_fixture(CANARIES, PATHS)
 
 
 @pytest.fixture
@@ -78,17 +55,11 @@ def service(store: Store, backend: RecordingBackend) -> KillSwitchService:
 def probe(
     verdict: Verdict = Verdict.FOREIGN_CANARY, *, path: str = "hub", profile: str = "3g"
 ) -> ProbeResult:
-    return ProbeResult(
-        canary="nursery",
-        path=path,
-        profile=profile,
-        started_at=T0,
-        duration_s=0.2,
-        verdict=verdict,
-        source_canary="lobby" if verdict.is_leak else None,
-        distance=3,
-        frame=b"somebody's private image",
-    )
+    source = "lobby" if verdict.is_leak else None
+    return probe_result(
+        verdict, T0, canary="nursery", path=path, profile=profile, duration_s=0.2,
+        source_canary=source, distance=3, frame=b"somebody's private image",
+    )  # fmt: skip
 
 
 def incident(store: Store, path: str = "hub") -> int:

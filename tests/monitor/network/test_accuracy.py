@@ -21,6 +21,8 @@ import pytest
 from aiohttp import web
 
 from monitor.network import PROFILES, BandwidthToxic, LatencyToxic, ProxyPool, TcpProxy
+from tests.monitor.network.loopback import echo, run_bounded
+from tests.monitor.network.loopback import tcp_server as stream_server
 
 log = logging.getLogger(__name__)  # measured numbers, shown with --log-cli-level=INFO
 T = TypeVar("T")
@@ -29,28 +31,7 @@ BODY = bytes(range(256)) * 120  # 30,720 bytes: a small JPEG snapshot's worth
 
 
 def run(coro: Coroutine[Any, Any, T], timeout: float = 30.0) -> T:
-    async def bounded() -> T:
-        return await asyncio.wait_for(coro, timeout)
-
-    return asyncio.run(bounded())
-
-
-@asynccontextmanager
-async def stream_server(handler: Any) -> AsyncIterator[Address]:
-    server = await asyncio.start_server(handler, "127.0.0.1", 0)
-    try:
-        yield server.sockets[0].getsockname()[:2]
-    finally:
-        server.close()
-        await server.wait_closed()
-
-
-async def echo(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-    with contextlib.suppress(OSError):
-        while data := await reader.read(65536):
-            writer.write(data)
-            await writer.drain()
-    writer.close()
+    return run_bounded(coro, timeout)
 
 
 class Cloud:

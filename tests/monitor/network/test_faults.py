@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import itertools
 import random
 import time
-from collections.abc import AsyncIterator, Coroutine
-from contextlib import asynccontextmanager
+from collections.abc import Coroutine
 from typing import Any, TypeVar
 
 import pytest
@@ -26,33 +24,16 @@ from monitor.network import (
     toxic_from_dict,
     toxiproxy_json,
 )
+from tests.monitor.network import loopback
+from tests.monitor.network.loopback import shut
+from tests.monitor.network.loopback import tcp_server as loopback_server
 
 T = TypeVar("T")
 Address = tuple[str, int]
 
 
 def run_bounded(coro: Coroutine[Any, Any, T], timeout: float = 20.0) -> T:
-    async def bounded() -> T:
-        return await asyncio.wait_for(coro, timeout)
-
-    return asyncio.run(bounded())
-
-
-@asynccontextmanager
-async def loopback_server(handler: Any) -> AsyncIterator[Address]:
-    server = await asyncio.start_server(handler, "127.0.0.1", 0)
-    try:
-        host, port = server.sockets[0].getsockname()[:2]
-        yield host, port
-    finally:
-        server.close()
-        await server.wait_closed()
-
-
-async def shut(writer: asyncio.StreamWriter) -> None:
-    writer.close()
-    with contextlib.suppress(OSError):
-        await writer.wait_closed()
+    return loopback.run_bounded(coro, timeout)
 
 
 def sender(data: bytes, *, then_wait: float = 0.0) -> Any:

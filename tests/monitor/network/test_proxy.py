@@ -9,8 +9,7 @@ import random
 import socket
 import struct
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any, ClassVar, TypeVar
 
@@ -30,6 +29,9 @@ from monitor.network import (
     get_profile,
     toxic_from_dict,
 )
+from tests.monitor.network.loopback import run_bounded
+from tests.monitor.network.loopback import shut as close_writer
+from tests.monitor.network.loopback import tcp_server as serving
 
 log = logging.getLogger(__name__)  # measured numbers, shown with --log-cli-level=INFO
 T = TypeVar("T")
@@ -38,27 +40,7 @@ Address = tuple[str, int]
 
 
 def run(coro: Coroutine[Any, Any, T], timeout: float = 15.0) -> T:
-    async def bounded() -> T:
-        return await asyncio.wait_for(coro, timeout)
-
-    return asyncio.run(bounded())
-
-
-@asynccontextmanager
-async def serving(handler: Handler, port: int = 0) -> AsyncIterator[Address]:
-    server = await asyncio.start_server(handler, "127.0.0.1", port)
-    try:
-        host, bound_port = server.sockets[0].getsockname()[:2]
-        yield host, bound_port
-    finally:
-        server.close()
-        await server.wait_closed()
-
-
-async def close_writer(writer: asyncio.StreamWriter) -> None:
-    writer.close()
-    with contextlib.suppress(OSError):
-        await writer.wait_closed()
+    return run_bounded(coro, timeout)
 
 
 async def echo(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:

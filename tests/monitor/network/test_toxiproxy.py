@@ -31,15 +31,13 @@ from monitor.network import (
     toxiproxy_json,
 )
 from testbed.toxiproxy_api import toxiproxy_app
+from tests.monitor.network.loopback import echo, run_bounded, tcp_server
 
 T = TypeVar("T")
 
 
 def run(coro: Coroutine[Any, Any, T], timeout: float = 20.0) -> T:
-    async def bounded() -> T:
-        return await asyncio.wait_for(coro, timeout)
-
-    return asyncio.run(bounded())
+    return run_bounded(coro, timeout)
 
 
 @asynccontextmanager
@@ -55,22 +53,8 @@ async def toxiproxy_server() -> AsyncIterator[str]:
         await runner.cleanup()
 
 
-async def echo(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-    with contextlib.suppress(OSError):
-        while data := await reader.read(65536):
-            writer.write(data)
-            await writer.drain()
-    writer.close()
-
-
-@asynccontextmanager
-async def echo_server() -> AsyncIterator[tuple[str, int]]:
-    server = await asyncio.start_server(echo, "127.0.0.1", 0)
-    try:
-        yield server.sockets[0].getsockname()[:2]
-    finally:
-        server.close()
-        await server.wait_closed()
+def echo_server() -> contextlib.AbstractAsyncContextManager[tuple[str, int]]:
+    return tcp_server(echo)
 
 
 async def median_rtt(address: tuple[str, int], n: int = 5) -> float:

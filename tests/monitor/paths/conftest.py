@@ -1,28 +1,26 @@
-"""A three-tenant loopback testbed and a Prober whose routes go through a real ProxyPool.
+"""Fixtures of the path tests.
 
-``testbed(names, scenario)`` serves a fresh cloud, configures the manifest paths
-``names`` on it, and runs ``await scenario(bench)`` in a new event loop.
+``testbed(names, scenario)`` serves a fresh three-tenant cloud, configures the manifest
+paths ``names`` on it, and runs ``await scenario(bench)`` in a new event loop, with a
+Prober whose routes go through a real ProxyPool (`tests.harness`). ``bed`` is one
+testbed for a whole module, served from a thread (`Bed`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
 import pytest
 
-from canaries import Codebook, Reader
-from monitor.config import CanaryConfig, Config, parse_config
-from monitor.network import PROFILES, ProxyPool
-from monitor.paths import PATH_KINDS, Capture, CaptureFailure, IntegrationPath
-from monitor.probe import Prober, ProbeSpec
-from monitor.results import ProbeResult
 from testbed import TestbedCloud, TestbedServer
-from testbed.manifest import path_config, server_facts
+from testbed.manifest import server_facts
+from tests import harness
+from tests.harness import Probing
+from tests.monitor.paths.stream_helpers import Bed
 
 SECRET = "monitor paths tests: deployment secret"
 ADMIN = "paths-tests-admin"
@@ -30,40 +28,12 @@ TENANTS = ["lobby", "nursery", "garage"]
 
 
 @dataclass
-class Bench:
+class Bench(Probing):
     server: TestbedServer
     cloud: TestbedCloud
-    config: Config
-    pool: ProxyPool
-    prober: Prober
-    adapters: dict[str, IntegrationPath]
-
-    def canary(self, name: str) -> CanaryConfig:
-        [canary] = [c for c in self.config.canaries if c.name == name]
-        return canary
-
-    async def probe(self, path: str, profile: str, canary: str) -> ProbeResult:
-        [path_config] = [p for p in self.config.paths if p.name == path]
-        return await self.prober.probe(ProbeSpec(self.canary(canary), path_config, profile))
-
-    async def capture(
-        self, path: str, canary: CanaryConfig | str, profile: str = "good"
-    ) -> Capture | CaptureFailure:
-        """The adapter alone, routed through the pool (no judging, no deadline)."""
-        account = self.canary(canary) if isinstance(canary, str) else canary
-
-        async def router(host: str, port: int) -> tuple[str, int]:
-            return await self.pool.route(host, port, PROFILES[profile])
-
-        return await self.adapters[path].capture(account, profile, router)
 
     async def admin(self, method: str, route: str, **kwargs: Any) -> Any:
-        async with httpx.AsyncClient(base_url=self.server.url, trust_env=False) as client:
-            response = await client.request(
-                method, route, headers={"Authorization": f"Bearer {ADMIN}"}, **kwargs
-            )
-            response.raise_for_status()
-            return response.json()
+        return await harness.admin(self.server, ADMIN, method, route, **kwargs)
 
 
 Scenario = Callable[[Bench], Awaitable[None]]
@@ -82,57 +52,30 @@ def testbed() -> Testbed:
         manifest_aliases: dict[str, str] | None = None,
     ) -> None:
         """``manifest_aliases``: path name -> the manifest entry it is a copy of."""
-        aliases = manifest_aliases or {}
         cloud = cloud or TestbedCloud.create(
             SECRET.encode(), TENANTS, killswitch_secret=b"paths switch", admin_token=ADMIN
         )
 
         async def main() -> None:
             async with TestbedServer(cloud) as server:
-                facts = server_facts(server)
-                paths = [
-                    {
-                        **path_config(
-                            aliases.get(n, n),
-                            server.url,
-                            facts=facts,
-                            **(overrides or {}).get(n, {}),
-                        ),
-                        "name": n,
-                    }
-                    for n in names
-                ]
-                canaries = [
-                    {"name": t.canary, "camera_id": t.camera_id, "token": t.token}
-                    for t in cloud.tenants
-                ]
-                config = parse_config(
-                    {
-                        "deployment": {"secret": SECRET},
-                        "canaries": canaries,
-                        "paths": paths,
-                        "probe": {"deadline_s": deadline_s, "stale_after_s": 60},
-                    },
-                    environ={},
-                )
-                adapters = {p.name: PATH_KINDS[p.kind](p) for p in config.paths}
-                async with ProxyPool() as pool:
-                    prober = Prober(
-                        Reader(Codebook(SECRET.encode()), TENANTS),
-                        adapters,
-                        pool,
-                        deadline_s=deadline_s,
-                        stale_after_s=60,
-                    )
-                    try:
-                        await scenario(Bench(server, cloud, config, pool, prober, adapters))
-                    finally:
-                        for adapter in adapters.values():
-                            await adapter.close()
+                paths = harness.manifest_paths(
+                    server.url, names, facts=server_facts(server), overrides=overrides,
+                    aliases=manifest_aliases,
+                )  # fmt: skip
+                fleet = harness.fleet_of(cloud)
+                config = harness.probe_config(SECRET, fleet, paths, deadline_s=deadline_s)
+                async with harness.probing(config, SECRET) as p:
+                    await scenario(Bench(p.config, p.pool, p.prober, p.adapters, server, cloud))
 
         asyncio.run(main())
 
     return run
+
+
+@pytest.fixture(scope="module")
+def bed() -> Iterator[Bed]:
+    with Bed().running() as running:
+        yield running
 
 
 def processes_in_session(sid: int) -> list[int]:

@@ -9,24 +9,20 @@ import io
 import socket
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from typing import Any, TypeVar
 
 from aiohttp import web
 from PIL import Image
 
-from canaries import Codebook, Reader
-from monitor.config import parse_config
-from monitor.network import ProxyPool
-from monitor.paths import PATH_KINDS
-from monitor.probe import Prober, ProbeSpec
 from monitor.results import ProbeResult
 from testbed import TestbedCloud, TestbedServer
 from testbed.cloud import KillSwitchState
+from tests import harness
+from tests.harness import LONE, fleet_of, probe_config, probe_once
 
 SECRET = "stream path tests: deployment secret"
 TENANTS = ["lobby", "nursery", "garage"]
-LONE = [{"name": "lobby", "camera_id": "cam-lobby", "token": "lobby-token"}]
 T = TypeVar("T")
 
 
@@ -73,10 +69,7 @@ class Bed:
             self.loop.close()
 
     def fleet(self) -> list[dict[str, str]]:
-        return [
-            {"name": t.canary, "camera_id": t.camera_id, "token": t.token}
-            for t in self.cloud.tenants
-        ]
+        return fleet_of(self.cloud)
 
 
 def probe(
@@ -88,46 +81,16 @@ def probe(
     fleet: list[dict[str, str]] | None = None,
     deadline_s: float = 10.0,
 ) -> ProbeResult:
-    """One whole probe as the service runs it: proxy route, adapter, reader, verdict."""
-    config = parse_config(
-        {
-            "deployment": {"secret": SECRET},
-            "canaries": fleet or LONE,
-            "paths": [{"name": "live", "kind": kind, **path}],
-            "probe": {"deadline_s": deadline_s, "stale_after_s": 60},
-        },
-        environ={},
-    )
-
-    async def run() -> ProbeResult:
-        adapter = PATH_KINDS[kind](config.paths[0])
-        reader = Reader(Codebook(SECRET.encode()), [c.name for c in config.canaries])
-        [spec_canary] = [c for c in config.canaries if c.name == canary]
-        async with ProxyPool() as pool:
-            prober = Prober(
-                reader, {"live": adapter}, pool, deadline_s=deadline_s, stale_after_s=60
-            )
-            try:
-                return await prober.probe(ProbeSpec(spec_canary, config.paths[0], profile))
-            finally:
-                await adapter.close()
-
-    return asyncio.run(run())
+    """One whole probe of path ``live`` as the service runs it: proxy route, adapter,
+    reader, verdict."""
+    paths = [{"name": "live", "kind": kind, **path}]
+    config = probe_config(SECRET, fleet or LONE, paths, deadline_s=deadline_s)
+    return probe_once(config, SECRET, "live", profile, canary)
 
 
-@contextlib.asynccontextmanager
-async def serving(routes: web.RouteTableDef) -> AsyncIterator[str]:
-    """A plain aiohttp server on loopback; yields its base URL."""
-    app = web.Application()
-    app.add_routes(routes)
-    runner = web.AppRunner(app, shutdown_timeout=0.5)
-    await runner.setup()
-    try:
-        await web.TCPSite(runner, "127.0.0.1", 0).start()
-        host, port = runner.addresses[0][:2]
-        yield f"http://{host}:{port}"
-    finally:
-        await runner.cleanup()
+def serving(routes: web.RouteTableDef) -> contextlib.AbstractAsyncContextManager[str]:
+    """A plain aiohttp server on loopback that stops within half a second."""
+    return harness.serving(routes, shutdown_timeout=0.5)
 
 
 def probe_hostile(

@@ -3,7 +3,6 @@ loopback testbed through the impairment proxy and against hostile skill endpoint
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import Callable
 from typing import Any
@@ -11,11 +10,10 @@ from typing import Any
 from aiohttp import web
 from pydantic import SecretStr
 
-from monitor.config import CanaryConfig, PathConfig
+from monitor.config import CanaryConfig
 from monitor.paths import Capture, CaptureFailure
-from monitor.paths.alexa import AlexaPath
 from monitor.verdict import Verdict
-from testbed.serving import serve
+from tests.harness import capture_against
 
 Testbed = Callable[..., None]
 Answer = Callable[[dict[str, Any], str], Any]
@@ -55,38 +53,15 @@ def test_alexa_with_a_bad_token_fails_with_http_401_and_a_tripped_switch_with_50
 
 def run_against(answer: Answer) -> tuple[Capture | CaptureFailure, list[str]]:
     """Serve ``answer(directive, other_port)`` as the skill; count hits on another host."""
-    hits: list[str] = []
 
-    async def main() -> Capture | CaptureFailure:
-        async def elsewhere(request: web.Request) -> web.Response:
-            hits.append(request.path)
-            return web.Response(text="#EXTM3U\n", content_type="application/vnd.apple.mpegurl")
+    async def skill(request: web.Request, port: str) -> web.Response:
+        body = answer(await request.json(), port)
+        return web.Response(text=json.dumps(body), content_type="application/json")
 
-        other = web.Application()
-        other.router.add_get("/{name}", elsewhere)
-        other_runner, other_url = await serve(other)
-        port = other_url.rsplit(":", 1)[1]
+    def playlist() -> web.Response:
+        return web.Response(text="#EXTM3U\n", content_type="application/vnd.apple.mpegurl")
 
-        async def skill(request: web.Request) -> web.Response:
-            body = answer(await request.json(), port)
-            return web.Response(text=json.dumps(body), content_type="application/json")
-
-        app = web.Application()
-        app.router.add_post("/directives", skill)
-        runner, url = await serve(app)
-        try:
-            config = PathConfig(name="alexa", kind="alexa", url=url + "/directives")
-            canary = CanaryConfig(name="lobby", camera_id="cam-lobby", token=SecretStr("tok"))
-
-            async def direct(host: str, port: int) -> tuple[str, int]:
-                return host, port
-
-            return await AlexaPath(config).capture(canary, "good", direct)
-        finally:
-            await runner.cleanup()
-            await other_runner.cleanup()
-
-    return asyncio.run(main()), hits
+    return capture_against("alexa", "/directives", skill, playlist, name="alexa", token="tok")
 
 
 def response(uri: Any, endpoint: str = "cam-lobby", name: str = "Response") -> dict[str, Any]:

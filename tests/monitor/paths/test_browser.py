@@ -24,9 +24,16 @@ from monitor.paths.browser import BrowserPath
 from monitor.paths.chromium import BrowserError, find_chromium
 from monitor.verdict import Verdict
 from testbed.serving import serve
+from tests.harness import counting, direct, serve_elsewhere
 
 Testbed = Callable[..., None]
 Sessions = Callable[[int], list[int]]
+LOBBY = CanaryConfig(name="lobby", camera_id="cam-lobby", token=SecretStr("t"))
+
+
+def viewer(url: str, chromium: str, **fields: Any) -> PathConfig:
+    """The web viewer path at ``url``, read by the ``chromium`` executable."""
+    return PathConfig(name="web", kind="browser", url=url, chromium=chromium, **fields)
 
 
 def test_find_chromium_prefers_the_configured_then_system_and_lists_what_it_tried(
@@ -109,15 +116,9 @@ def test_cancelled_probe_leaves_no_chromium_process(
         app = web.Application()
         app.router.add_get("/", page)
         runner, url = await serve(app)
-        config = PathConfig(
-            name="web", kind="browser", url=url + "/", chromium=chromium_executable,
-            selector="canvas", read_timeout_s=60,
-        )  # fmt: skip
+        config = viewer(url + "/", chromium_executable, selector="canvas", read_timeout_s=60)
         adapter = BrowserPath(config)
-        canary = CanaryConfig(name="lobby", camera_id="cam-lobby", token=SecretStr("t"))
-
-        async def direct(host: str, port: int) -> tuple[str, int]:
-            return host, port
+        canary = LOBBY
 
         try:
             task = asyncio.create_task(adapter.capture(canary, "good", direct))
@@ -143,14 +144,8 @@ def test_requests_off_the_viewers_origin_are_aborted_never_dialled(
     hits: list[str] = []
 
     async def main() -> CaptureFailure:
-        async def elsewhere(request: web.Request) -> web.Response:
-            hits.append(request.path)
-            return web.Response(body=b"", content_type="image/jpeg")
-
-        other = web.Application()
-        other.router.add_get("/{name}", elsewhere)
-        other_runner, other_url = await serve(other)
-        port = other_url.rsplit(":", 1)[1]
+        elsewhere = counting(hits, lambda: web.Response(body=b"", content_type="image/jpeg"))
+        other_runner, port = await serve_elsewhere(elsewhere)
 
         async def page(request: web.Request) -> web.Response:
             html = f'<img id="x" src="http://localhost:{port}/private.jpg">'
@@ -159,14 +154,8 @@ def test_requests_off_the_viewers_origin_are_aborted_never_dialled(
         app = web.Application()
         app.router.add_get("/", page)
         runner, url = await serve(app)
-        config = PathConfig(
-            name="web", kind="browser", url=url + "/", chromium=chromium_executable,
-            selector="img#x", read_timeout_s=2,
-        )  # fmt: skip
-        canary = CanaryConfig(name="lobby", camera_id="cam-lobby", token=SecretStr("t"))
-
-        async def direct(host: str, port: int) -> tuple[str, int]:
-            return host, port
+        config = viewer(url + "/", chromium_executable, selector="img#x", read_timeout_s=2)
+        canary = LOBBY
 
         try:
             result = await BrowserPath(config).capture(canary, "good", direct)
@@ -186,10 +175,7 @@ def test_a_browser_that_cannot_start_is_a_clear_failure_leaving_no_profile(
 ) -> None:
     monkeypatch.setenv("TMPDIR", str(tmp_path))
     monkeypatch.setattr(tempfile, "tempdir", None)  # re-read TMPDIR
-    canary = CanaryConfig(name="lobby", camera_id="cam-lobby", token=SecretStr("t"))
-
-    async def direct(host: str, port: int) -> tuple[str, int]:
-        return host, port
+    canary = LOBBY
 
     async def attempt(executable: str) -> CaptureFailure:
         config = PathConfig(name="web", kind="browser", url="http://127.0.0.1:9/")
@@ -226,14 +212,8 @@ def test_a_canvas_is_captured_once_something_is_drawn_on_it(chromium_executable:
         app.router.add_get("/", page)
         app.router.add_get("/pic.jpg", pic)
         runner, url = await serve(app)
-        config = PathConfig(
-            name="web", kind="browser", url=url + "/", chromium=chromium_executable,
-            selector="canvas#c", read_timeout_s=10,
-        )  # fmt: skip
-        canary = CanaryConfig(name="lobby", camera_id="cam-lobby", token=SecretStr("t"))
-
-        async def direct(host: str, port: int) -> tuple[str, int]:
-            return host, port
+        config = viewer(url + "/", chromium_executable, selector="canvas#c", read_timeout_s=10)
+        canary = LOBBY
 
         try:
             return await BrowserPath(config).capture(canary, "good", direct)

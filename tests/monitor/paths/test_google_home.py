@@ -3,7 +3,6 @@ loopback testbed through the impairment proxy and against hostile fulfillment se
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import Callable
 from typing import Any
@@ -11,11 +10,10 @@ from typing import Any
 from aiohttp import web
 from pydantic import SecretStr
 
-from monitor.config import CanaryConfig, PathConfig
+from monitor.config import CanaryConfig
 from monitor.paths import Capture, CaptureFailure
-from monitor.paths.google_home import GoogleHomePath
 from monitor.verdict import Verdict
-from testbed.serving import serve
+from tests.harness import capture_against
 
 Testbed = Callable[..., None]
 Answer = Callable[[dict[str, Any], str], Any]
@@ -52,39 +50,18 @@ def test_google_home_with_a_bad_token_fails_with_http_401(testbed: Testbed) -> N
 
 def run_against(answer: Answer) -> tuple[Capture | CaptureFailure, list[str]]:
     """Serve ``answer(request_json, other_port)`` as the fulfillment; count hits elsewhere."""
-    hits: list[str] = []
 
-    async def main() -> Capture | CaptureFailure:
-        async def elsewhere(request: web.Request) -> web.Response:
-            hits.append(request.path)
-            return web.Response(body=b"\x00" * 64, content_type="video/mp4")
+    async def fulfillment(request: web.Request, port: str) -> web.Response:
+        body = answer(await request.json(), port)
+        text = body if isinstance(body, str) else json.dumps(body)
+        return web.Response(text=text, content_type="application/json")
 
-        other = web.Application()
-        other.router.add_get("/{name}", elsewhere)
-        other_runner, other_url = await serve(other)
-        port = other_url.rsplit(":", 1)[1]
+    def clip() -> web.Response:
+        return web.Response(body=b"\x00" * 64, content_type="video/mp4")
 
-        async def fulfillment(request: web.Request) -> web.Response:
-            body = answer(await request.json(), port)
-            text = body if isinstance(body, str) else json.dumps(body)
-            return web.Response(text=text, content_type="application/json")
-
-        app = web.Application()
-        app.router.add_post("/fulfillment", fulfillment)
-        runner, url = await serve(app)
-        try:
-            config = PathConfig(name="google", kind="google_home", url=url + "/fulfillment")
-            canary = CanaryConfig(name="lobby", camera_id="cam-lobby", token=SecretStr("t"))
-
-            async def direct(host: str, port: int) -> tuple[str, int]:
-                return host, port
-
-            return await GoogleHomePath(config).capture(canary, "good", direct)
-        finally:
-            await runner.cleanup()
-            await other_runner.cleanup()
-
-    return asyncio.run(main()), hits
+    return capture_against(
+        "google_home", "/fulfillment", fulfillment, clip, name="google", token="t"
+    )
 
 
 def success(request: dict[str, Any], url: str, protocol: str = "progressive_mp4") -> Any:

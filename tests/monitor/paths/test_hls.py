@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Iterator
 
 import pytest
 from aiohttp import web
@@ -17,6 +16,7 @@ from monitor.paths.hls import HlsPath, parse_playlist
 from monitor.paths.streams import StreamError
 from monitor.verdict import Verdict
 from testbed.streams import encode_video
+from tests.harness import direct
 from tests.monitor.paths.stream_helpers import (
     TENANTS,
     Bed,
@@ -27,12 +27,6 @@ from tests.monitor.paths.stream_helpers import (
 )
 
 HLS = "/live/v1/cameras/{camera_id}/hls/master.m3u8"
-
-
-@pytest.fixture(scope="module")
-def bed() -> Iterator[Bed]:
-    with Bed().running() as running:
-        yield running
 
 
 # -- the testbed ------------------------------------------------------------------------
@@ -97,6 +91,17 @@ def media(*uris: str) -> str:
     return body + "".join(f"#EXTINF:1.0,\n{uri}\n" for uri in uris)
 
 
+def playlist_of(*uris: str) -> web.RouteTableDef:
+    """Routes whose ``/live.m3u8`` is the media playlist of ``uris``; tests add the rest."""
+    routes = web.RouteTableDef()
+
+    @routes.get("/live.m3u8")
+    async def playlist(request: web.Request) -> web.Response:
+        return web.Response(text=media(*uris), content_type="application/vnd.apple.mpegurl")
+
+    return routes
+
+
 def test_endless_playlist_is_cut_at_max_playlist_bytes() -> None:
     routes = web.RouteTableDef()
 
@@ -119,11 +124,7 @@ def test_endless_playlist_is_cut_at_max_playlist_bytes() -> None:
 
 
 def test_a_one_gigabyte_segment_is_cut_at_max_bytes() -> None:
-    routes = web.RouteTableDef()
-
-    @routes.get("/live.m3u8")
-    async def playlist(request: web.Request) -> web.Response:
-        return web.Response(text=media("huge.ts"), content_type="application/vnd.apple.mpegurl")
+    routes = playlist_of("huge.ts")
 
     @routes.get("/huge.ts")
     async def huge(request: web.Request) -> web.StreamResponse:
@@ -144,12 +145,7 @@ def test_a_one_gigabyte_segment_is_cut_at_max_bytes() -> None:
 
 
 def test_segment_on_a_host_outside_allowed_hosts_is_refused_before_connecting() -> None:
-    routes = web.RouteTableDef()
-
-    @routes.get("/live.m3u8")
-    async def playlist(request: web.Request) -> web.Response:
-        body = media("http://10.0.0.1/private.ts")
-        return web.Response(text=body, content_type="application/vnd.apple.mpegurl")
+    routes = playlist_of("http://10.0.0.1/private.ts")
 
     result = probe_hostile("hls", routes, "/live.m3u8")
 
@@ -188,11 +184,7 @@ def test_redirect_loop_ends_after_max_redirects() -> None:
 
 
 def test_garbage_segment_is_an_undecodable_video_error() -> None:
-    routes = web.RouteTableDef()
-
-    @routes.get("/live.m3u8")
-    async def playlist(request: web.Request) -> web.Response:
-        return web.Response(text=media("junk.ts"), content_type="application/vnd.apple.mpegurl")
+    routes = playlist_of("junk.ts")
 
     @routes.get("/junk.ts")
     async def junk(request: web.Request) -> web.Response:
@@ -286,9 +278,6 @@ def test_a_cancelled_probe_closes_its_connection_at_once() -> None:
     head = b"HTTP/1.1 200 OK\r\nContent-Type: application/vnd.apple.mpegurl\r\n"
     stalled = head + b"Content-Length: 100000\r\n\r\n#EXTM3U\n"
     canary = CanaryConfig(name="lobby", camera_id="cam-lobby", token="t")
-
-    async def direct(host: str, port: int) -> tuple[str, int]:
-        return host, port
 
     with silent_server(stalled) as (port, closed):
         path = PathConfig(name="live", kind="hls", url=f"http://127.0.0.1:{port}/live.m3u8")

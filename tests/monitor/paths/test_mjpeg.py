@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
@@ -17,16 +16,11 @@ from monitor.judge import classify
 from monitor.paths import Capture
 from monitor.paths.mjpeg import MjpegPath
 from monitor.verdict import Verdict
+from tests.harness import direct
 from tests.monitor.paths.stream_helpers import SECRET, TENANTS, Bed, grey_jpeg, probe, probe_hostile
 
 MJPEG = "/live/v1/cameras/{camera_id}/mjpeg"
 TYPE = "multipart/x-mixed-replace; boundary=frame"
-
-
-@pytest.fixture(scope="module")
-def bed() -> Iterator[Bed]:
-    with Bed().running() as running:
-        yield running
 
 
 @pytest.mark.parametrize("profile", ["good", "3g"])
@@ -43,9 +37,6 @@ def test_mjpeg_takes_the_first_n_frames_each_own(bed: Bed) -> None:
     tenant = bed.cloud.tenant("lobby")
     canary = CanaryConfig(name="lobby", camera_id=tenant.camera_id, token=tenant.token)
     path = PathConfig(name="live", kind="mjpeg", url=bed.server.url + MJPEG, frames=3)
-
-    async def direct(host: str, port: int) -> tuple[str, int]:
-        return host, port
 
     capture = asyncio.run(MjpegPath(path).capture(canary, "good", direct))
 

@@ -9,32 +9,26 @@ import asyncio
 import contextlib
 import threading
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
 import pytest
 
 from canaries import Codebook, Reader
-from monitor.config import CanaryConfig, PathConfig, parse_config
+from monitor.config import CanaryConfig, PathConfig
 from monitor.judge import classify
-from monitor.network import LimitDataToxic, ProxyPool, TcpProxy
-from monitor.paths import PATH_KINDS, Capture, CaptureFailure
+from monitor.network import LimitDataToxic, TcpProxy
+from monitor.paths import Capture, CaptureFailure
 from monitor.paths.rtsp import RtspPath
-from monitor.probe import Prober, ProbeSpec
+from monitor.probe import ProbeSpec
 from monitor.results import ProbeResult
 from monitor.verdict import Verdict
 from testbed import TestbedCloud, TestbedServer
+from tests.harness import direct, fleet_of, probe_config, probing
 from tests.monitor.paths.stream_helpers import SECRET, TENANTS, Bed, probe, silent_server
 
 CAMERA = "/cameras/{camera_id}"
 HLS = "/live/v1/cameras/{camera_id}/hls/master.m3u8"
-
-
-@pytest.fixture(scope="module")
-def bed() -> Iterator[Bed]:
-    with Bed().running() as running:
-        yield running
 
 
 @pytest.mark.parametrize("profile", ["good", "3g"])
@@ -44,10 +38,6 @@ def test_rtsp_probe_reads_own_canary_through_h264_over_rtp(bed: Bed, profile: st
 
     assert (result.verdict, result.source_canary) == (Verdict.OWN, "nursery"), result
     assert result.bytes_received > 1000  # the H.264 payload demuxed
-
-
-async def direct(host: str, port: int) -> tuple[str, int]:
-    return host, port
 
 
 def test_rtsp_returns_the_first_n_frames_each_own(bed: Bed) -> None:
@@ -141,25 +131,16 @@ def test_concurrent_rtsp_pulls_do_not_starve_a_testbed_in_the_same_event_loop() 
     cloud = TestbedCloud.create(
         SECRET.encode(), TENANTS, size=(320, 180), killswitch_secret=b"k" * 8, admin_token="a"
     )
-    fleet = [{"name": t.canary, "camera_id": t.camera_id, "token": t.token} for t in cloud.tenants]
 
     async def run() -> list[ProbeResult]:
         async with TestbedServer(cloud) as server:
             rtsp = {"name": "rtsp", "kind": "rtsp", "url": server.rtsp_url + CAMERA}
             hls = {"name": "hls", "kind": "hls", "url": server.url + HLS}
-            config = parse_config(
-                {"deployment": {"secret": SECRET}, "canaries": fleet, "paths": [rtsp, hls]},
-                environ={},
-            )
-            adapters = {p.name: PATH_KINDS[p.kind](p) for p in config.paths}
-            async with ProxyPool() as pool:
-                prober = Prober(
-                    Reader(Codebook(SECRET.encode()), TENANTS), adapters, pool,
-                    deadline_s=15, stale_after_s=60,
-                )  # fmt: skip
+            config = probe_config(SECRET, fleet_of(cloud), [rtsp, hls])
+            async with probing(config, SECRET, deadline_s=15) as p:
                 specs = [ProbeSpec(c, config.paths[0], "good") for c in config.canaries] * 3
                 specs += [ProbeSpec(c, config.paths[1], "good") for c in config.canaries]
-                return await asyncio.gather(*(prober.probe(spec) for spec in specs))
+                return await asyncio.gather(*(p.prober.probe(spec) for spec in specs))
 
     results = asyncio.run(run())
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import pytest
 
@@ -20,12 +20,6 @@ from monitor.verdict import Verdict
 from tests.monitor.paths.stream_helpers import Bed, probe
 
 Address = tuple[str, int]
-
-
-@pytest.fixture(scope="module")
-def bed() -> Iterator[Bed]:
-    with Bed().running() as running:
-        yield running
 
 
 @contextlib.asynccontextmanager

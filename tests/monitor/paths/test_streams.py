@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import gzip
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
@@ -22,12 +21,6 @@ from monitor.paths import Capture, CaptureFailure
 from monitor.paths.streams import capture_stream_url
 from monitor.verdict import Verdict
 from tests.monitor.paths.stream_helpers import SECRET, TENANTS, Bed, grey_jpeg, serving
-
-
-@pytest.fixture(scope="module")
-def bed() -> Iterator[Bed]:
-    with Bed().running() as running:
-        yield running
 
 
 class Router:

@@ -19,6 +19,7 @@ from monitor.paths import Capture, CaptureFailure
 from monitor.paths.thumbnails import ThumbnailsPath
 from monitor.verdict import Verdict
 from testbed.serving import serve
+from tests.harness import counting, direct, serve_elsewhere
 
 Testbed = Callable[..., None]
 SECRET = b"monitor paths tests: deployment secret"
@@ -102,14 +103,10 @@ def test_bad_token_is_an_http_401_failure(testbed: Testbed) -> None:
 async def hostile(listing: Any, elsewhere_hits: list[str]) -> tuple[list[web.AppRunner], str]:
     """A list server (127.0.0.1) and an image server on another host name (localhost)."""
 
-    async def image(request: web.Request) -> web.Response:
-        elsewhere_hits.append(request.path)
-        return web.Response(body=b"\xff\xd8\xff\xd9", content_type="image/jpeg")
-
-    other = web.Application()
-    other.router.add_get("/{name}", image)
-    other_runner, other_url = await serve(other)
-    port = other_url.rsplit(":", 1)[1]
+    image = counting(
+        elsewhere_hits, lambda: web.Response(body=b"\xff\xd8\xff\xd9", content_type="image/jpeg")
+    )
+    other_runner, port = await serve_elsewhere(image)
 
     async def events(request: web.Request) -> web.Response:
         body = listing(port) if callable(listing) else listing
@@ -120,10 +117,6 @@ async def hostile(listing: Any, elsewhere_hits: list[str]) -> tuple[list[web.App
     app.router.add_get("/{name}", image)
     runner, url = await serve(app)
     return [runner, other_runner], url
-
-
-async def direct(host: str, port: int) -> tuple[str, int]:
-    return host, port
 
 
 def run_hostile(listing: Any) -> tuple[Capture | CaptureFailure, list[str]]:

@@ -8,7 +8,7 @@ import random
 import statistics
 import threading
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -17,33 +17,19 @@ import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config as AlembicConfig
 
-from monitor.config import CanaryConfig, PathConfig
 from monitor.results import ProbeResult
 from monitor.store import MIGRATIONS, Store
 from monitor.store.history import History
 from monitor.store.models import ProbeResultRow, probe_rollups
 from monitor.store.rollups import EDGES, RESOLUTIONS, bucket_start, histogram_bucket
 from monitor.verdict import OUTCOMES, Verdict
+from tests.fleet import canaries, in_threads, probe_result, snapshot_paths, store_fixture
 
-CANARIES = tuple(
-    CanaryConfig(name=n, camera_id=f"cam-{n}", token=f"t-{n}") for n in ("lobby", "garage")
-)
-PATHS = tuple(
-    PathConfig(name=n, kind="snapshot", url=f"http://cloud.test/{n}/{{camera_id}}")
-    for n in ("app", "hub", "web")
-)
+CANARIES = canaries("lobby", "garage")
+PATHS = snapshot_paths("app", "hub", "web")
 NOW = datetime(2026, 11, 22, 12, 30, 17, 250000, tzinfo=UTC)
 
-
-@pytest.fixture
-def store(db_url: str) -> Iterator[Store]:
-    store = Store(db_url)
-    try:
-        store.migrate()
-        store.register(CANARIES, PATHS)
-        yield store
-    finally:
-        store.close()
+store = store_fixture(CANARIES, PATHS)
 
 
 def probe(
@@ -55,16 +41,11 @@ def probe(
     canary: str = "lobby",
     duration_s: float = 0.5,
 ) -> ProbeResult:
-    return ProbeResult(
-        canary=canary,
-        path=path,
-        profile=profile,
-        started_at=at,
-        duration_s=duration_s,
-        verdict=verdict,
-        source_canary=canary if verdict in (Verdict.OWN, Verdict.OWN_STALE) else None,
-        detail=f"{verdict} at {at:%H:%M:%S}",
-    )
+    source = canary if verdict in (Verdict.OWN, Verdict.OWN_STALE) else None
+    return probe_result(
+        verdict, at, canary=canary, path=path, profile=profile, duration_s=duration_s,
+        source_canary=source, detail=f"{verdict} at {at:%H:%M:%S}",
+    )  # fmt: skip
 
 
 def random_probes(n: int, seed: int, span: timedelta) -> list[ProbeResult]:
@@ -405,11 +386,7 @@ def test_concurrent_records_lose_no_count(store: Store) -> None:
         except BaseException as exc:
             failures.append(exc)
 
-    workers = [threading.Thread(target=worker, args=(n,)) for n in range(threads)]
-    for thread in workers:
-        thread.start()
-    for thread in workers:
-        thread.join(timeout=60)
+    in_threads(worker, threads, timeout=60)
 
     assert failures == []
     counts = History(store.engine).overview(NOW, window_s=600).cell("hub", "3g").counts

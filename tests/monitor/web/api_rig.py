@@ -22,27 +22,21 @@ from datetime import UTC, datetime, timedelta
 
 from aiohttp import web
 
-from monitor.config import CanaryConfig, PathConfig, WebConfig
+from monitor.config import WebConfig
 from monitor.killswitch import RecordKillSwitch
 from monitor.killswitch.machine import KillSwitchService
-from monitor.results import ProbeResult
 from monitor.store import Store
 from monitor.store.accounts import Accounts
 from monitor.verdict import Verdict
 from monitor.web import WebServer, create_app
 from monitor.web.context import WebContext
+from tests.fleet import canaries, probe_result, snapshot_paths
 
 # Real time (to the minute): kill-switch audit rows are stamped with the wall clock.
 NOW = datetime.now(UTC).replace(second=0, microsecond=0)
 ROUNDS = 6
-CANARIES = (
-    CanaryConfig(name="lobby", camera_id="cam-lobby", token="t1"),
-    CanaryConfig(name="nursery", camera_id="cam-nursery", token="t2"),
-)
-PATHS = (
-    PathConfig(name="app", kind="snapshot", url="http://cloud.test/app/{camera_id}"),
-    PathConfig(name="hub", kind="snapshot", url="http://cloud.test/hub/{camera_id}"),
-)
+CANARIES = canaries("lobby", "nursery", token="t{n}")
+PATHS = snapshot_paths("app", "hub")
 PROFILES = ("good", "3g")
 
 
@@ -79,17 +73,13 @@ def seed(store: Store) -> tuple[int, int]:
             for profile in PROFILES:
                 for canary in CANARIES:
                     verdict = _verdict(path.name, profile, canary.name, round_)
-                    result = ProbeResult(
-                        canary=canary.name,
-                        path=path.name,
-                        profile=profile,
-                        started_at=at,
+                    error = verdict == Verdict.ERROR
+                    result = probe_result(
+                        verdict, at, canary=canary.name, path=path.name, profile=profile,
                         duration_s=0.2 + 0.1 * round_,
-                        verdict=verdict,
                         source_canary="lobby" if verdict.is_leak else None,
-                        status=None if verdict == Verdict.ERROR else 200,
-                        detail="timeout" if verdict == Verdict.ERROR else "",
-                    )
+                        status=None if error else 200, detail="timeout" if error else "",
+                    )  # fmt: skip
                     if verdict.is_leak:
                         incident, _ = store.add_leak(result)
                         incident_id = incident.id

@@ -23,22 +23,24 @@ import asyncio
 import io
 import re
 import shutil
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from html.parser import HTMLParser
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 import skimage.data
 from aiohttp import web
-from aiohttp.test_utils import TestClient
+from aiohttp.test_utils import TestClient, TestServer
 from PIL import Image
 
 from alerts import Alert, Notifier
 from alerts.evidence import EvidenceVault
 from alerts.tables import threads
 from canaries import Codebook, render
-from monitor.config import CanaryConfig, PathConfig, WebConfig
+from monitor.config import WebConfig
 from monitor.incidents import IncidentEngine
 from monitor.killswitch import RecordKillSwitch
 from monitor.killswitch.machine import KillSwitchService
@@ -51,23 +53,16 @@ from monitor.verdict import Verdict
 from monitor.web.app import create_app
 from monitor.web.context import WebContext
 from monitor.web.pages.base import CODEBOOK
+from tests.fleet import TRIP, canaries, open_store, probe_result, snapshot_paths
 
 SECRET = b"dashboard tests: deployment secret"
 EVIDENCE_KEY = bytes(range(32))
 PROFILES = ("good", "3g")
-CANARIES = (
-    CanaryConfig(name="lobby", camera_id="cam-lobby", token="t1"),
-    CanaryConfig(name="nursery", camera_id="cam-nursery", token="t2"),
-    CanaryConfig(name="garage", camera_id="cam-garage", token="t3"),
-)
-PATHS = (
-    PathConfig(name="app", kind="snapshot", url="http://cloud.test/app/{camera_id}"),
-    PathConfig(
-        name="hub", kind="snapshot", url="http://cloud.test/hub/{camera_id}", on_leak="trip"
-    ),
-)
+CANARIES = canaries("lobby", "nursery", "garage", token="t{n}")
+PATHS = snapshot_paths("app", "hub", hub=TRIP)
 PAGE_DELAY = timedelta(seconds=30)
 SLACK_CHANNEL, SLACK_TS = "C0CAMCANARY", "1790000000.000100"
+T = TypeVar("T")
 
 
 class QuietNotifier(Notifier):
@@ -166,28 +161,18 @@ def probe(
     duration: float = 0.3,
     frame: bytes | None = None,
 ) -> ProbeResult:
-    return ProbeResult(
-        canary=canary,
-        path=path,
-        profile=profile,
-        started_at=at,
-        duration_s=duration,
-        verdict=verdict,
-        source_canary=source,
-        distance=6 if source else None,
-        status=200 if verdict is not Verdict.ERROR else 503,
-        bytes_received=4800,
-        detail=f"seeded {verdict}",
-        frame=frame,
-    )
+    status = 200 if verdict is not Verdict.ERROR else 503
+    return probe_result(
+        verdict, at, canary=canary, path=path, profile=profile, duration_s=duration,
+        source_canary=source, distance=6 if source else None, status=status,
+        bytes_received=4800, detail=f"seeded {verdict}", frame=frame,
+    )  # fmt: skip
 
 
 async def seed(url: str, *, live: bool = False) -> Seeded:
     """Migrate and fill the database at ``url`` (see the module docstring)."""
     now = datetime.now(UTC)
-    migrated = Store(url)
-    migrated.migrate()
-    migrated.register(CANARIES, PATHS)
+    migrated = open_store(url, CANARIES, PATHS)
     accounts = Accounts(migrated.engine)
     tokens = {
         name: accounts.add_user(name, role, now)  # type: ignore[arg-type]
@@ -335,3 +320,13 @@ def seeded_copy(factory: pytest.TempPathFactory, tmp_path: Path, *, live: bool =
         if Path(f"{source}{suffix}").exists():
             shutil.copyfile(f"{source}{suffix}", f"{target}{suffix}")
     return seeded.reopen(f"sqlite:///{target}", live=live)
+
+
+def run(seeded: Seeded, scenario: Callable[[TestClient], Awaitable[T]]) -> T:
+    """``await scenario(client)`` with a test client of the seeded app, in a new loop."""
+
+    async def main() -> T:
+        async with TestClient(TestServer(seeded.app())) as client:
+            return await scenario(client)
+
+    return asyncio.run(main())

@@ -6,14 +6,11 @@ from __future__ import annotations
 import asyncio
 import re
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterator
 from datetime import timedelta
-from pathlib import Path
-from typing import TypeVar
 
 import pytest
 import sqlalchemy as sa
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import TestClient
 
 from monitor.verdict import outcome_of
 from tests.monitor.web.dashboard_seed import (
@@ -21,27 +18,11 @@ from tests.monitor.web.dashboard_seed import (
     Elements,
     Seeded,
     login,
+    run,
     seed,
-    seeded_copy,
 )
 
-T = TypeVar("T")
 PAGES = ("/", "/fragments/overview", "/paths/hub", "/paths/app?window=7d", "/canaries")
-
-
-@pytest.fixture
-def seeded(tmp_path_factory: pytest.TempPathFactory, tmp_path: Path) -> Iterator[Seeded]:
-    seeded = seeded_copy(tmp_path_factory, tmp_path)
-    yield seeded
-    seeded.close()
-
-
-def run(seeded: Seeded, scenario: Callable[[TestClient], Awaitable[T]]) -> T:
-    async def main() -> T:
-        async with TestClient(TestServer(seeded.app())) as client:
-            return await scenario(client)
-
-    return asyncio.run(main())
 
 
 def bearer(seeded: Seeded, name: str) -> dict[str, str]:

@@ -4,25 +4,16 @@ acknowledge; viewers and forged forms are refused and change nothing."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Iterator
-from pathlib import Path
+from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
-import pytest
 import sqlalchemy as sa
 from aiohttp.test_utils import TestClient, TestServer
 
 from monitor.store.models import IncidentRow
-from tests.monitor.web.dashboard_seed import Seeded, csrf_of, login, seeded_copy
+from tests.monitor.web.dashboard_seed import Seeded, csrf_of, login
 
 T = TypeVar("T")
-
-
-@pytest.fixture
-def seeded(tmp_path_factory: pytest.TempPathFactory, tmp_path: Path) -> Iterator[Seeded]:
-    seeded = seeded_copy(tmp_path_factory, tmp_path)
-    yield seeded
-    seeded.close()
 
 
 def run(

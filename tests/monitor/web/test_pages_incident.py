@@ -5,10 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import io
-from collections.abc import Awaitable, Callable, Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
-from typing import TypeVar
 
 import numpy as np
 import pytest
@@ -32,27 +29,11 @@ from tests.monitor.web.dashboard_seed import (
     csrf_of,
     login,
     private_photo,
-    seeded_copy,
+    run,
 )
 
-T = TypeVar("T")
 PHOTO_EVIDENCE = 3  # incident 2's frame: the astronaut photograph
 REVEAL = f"/incidents/2/evidence/{PHOTO_EVIDENCE}/reveal"
-
-
-@pytest.fixture
-def seeded(tmp_path_factory: pytest.TempPathFactory, tmp_path: Path) -> Iterator[Seeded]:
-    seeded = seeded_copy(tmp_path_factory, tmp_path)
-    yield seeded
-    seeded.close()
-
-
-def run(seeded: Seeded, scenario: Callable[[TestClient], Awaitable[T]]) -> T:
-    async def main() -> T:
-        async with TestClient(TestServer(seeded.app())) as client:
-            return await scenario(client)
-
-    return asyncio.run(main())
 
 
 def views(seeded: Seeded, incident_id: int = 2) -> list[tuple[str, int, str]]:

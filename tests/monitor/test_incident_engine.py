@@ -19,12 +19,8 @@ import sqlalchemy as sa
 from aiohttp import web
 
 from alerts import Alert, AlertKind, Notifier, NotifierError
-<<<<<<< HEAD
 from alerts.tables import threads
-from monitor.config import CanaryConfig, PathConfig
-=======
 from monitor.config import PathConfig
->>>>>>> fixtures
 from monitor.errors import KillSwitchError
 from monitor.incidents import IncidentEngine
 from monitor.killswitch import KillSwitchBackend, RecordKillSwitch, WebhookKillSwitch

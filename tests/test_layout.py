@@ -8,10 +8,11 @@ imports `canaries`, and its Toxiproxy imitation builds on `monitor.network`'s to
 
 from __future__ import annotations
 
-import ast
 from pathlib import Path
 
 import pytest
+
+from tests.imports import imported
 
 ROOT = Path(__file__).resolve().parents[1]
 OURS = {"canaries", "alerts", "monitor", "drills", "testbed"}
@@ -33,13 +34,7 @@ def _modules(package: str) -> list[Path]:
 
 
 def _imported_packages(module: Path) -> set[str]:
-    found: set[str] = set()
-    for node in ast.walk(ast.parse(module.read_text())):
-        if isinstance(node, ast.Import):
-            found |= {alias.name.split(".")[0] for alias in node.names}
-        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-            found.add(node.module.split(".")[0])
-    return found & OURS
+    return {name.split(".")[0] for _, name in imported(module)} & OURS
 
 
 @pytest.mark.parametrize("package", sorted(MAY_IMPORT))
@@ -47,9 +42,9 @@ def test_packages_import_only_what_the_design_allows(package: str) -> None:
     wrong = []
     for module in _modules(package):
         relative = module.relative_to(ROOT).as_posix()
-        for imported in _imported_packages(module) - MAY_IMPORT[package]:
-            if (relative, imported) not in EXCEPTIONS:
-                wrong.append(f"{relative} imports {imported}")
+        for other in _imported_packages(module) - MAY_IMPORT[package]:
+            if (relative, other) not in EXCEPTIONS:
+                wrong.append(f"{relative} imports {other}")
     assert wrong == []
 
 

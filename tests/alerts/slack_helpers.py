@@ -4,9 +4,11 @@ through the real slack-sdk client, probe results and a settable clock."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import random
 import time
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -45,6 +47,17 @@ class Clock:
 
 def open_store(url: str) -> Store:
     return fleet.open_store(url, CANARIES, PATHS)
+
+
+@contextlib.asynccontextmanager
+async def slack_and_store(url: str) -> AsyncIterator[tuple[FakeSlack, Store]]:
+    """A local fake Slack and this fleet's store, both closed afterwards."""
+    async with FakeSlack() as fake:
+        store = open_store(url)
+        try:
+            yield fake, store
+        finally:
+            store.close()
 
 
 SIGNING_SECRET = "slack signing secret for tests"

@@ -33,6 +33,7 @@ from tests.alerts.slack_helpers import (
     notifier,
     open_store,
     sender,
+    slack_and_store,
 )
 
 
@@ -44,19 +45,15 @@ def test_a_thousand_leak_hits_and_a_restart_post_one_parent_per_incident(
     sqlite_url: str,
 ) -> None:
     async def scenario() -> tuple[FakeSlack, int]:
-        async with FakeSlack() as fake:
-            store = open_store(sqlite_url)
-            try:
-                first = engine(store, fake)
-                out = sender(store, fake, pace_s=0.25)  # Slack's 1/s, compressed
-                runner = asyncio.create_task(out.run())
-                for n in range(1000):
-                    await first.handle(leak(seconds=n, canary=("nursery", "lobby")[n % 2]))
-                runner.cancel()
-                await asyncio.gather(runner, return_exceptions=True)
-                await drain(out)
-            finally:
-                store.close()
+        async with slack_and_store(sqlite_url) as (fake, store):
+            first = engine(store, fake)
+            out = sender(store, fake, pace_s=0.25)  # Slack's 1/s, compressed
+            runner = asyncio.create_task(out.run())
+            for n in range(1000):
+                await first.handle(leak(seconds=n, canary=("nursery", "lobby")[n % 2]))
+            runner.cancel()
+            await asyncio.gather(runner, return_exceptions=True)
+            await drain(out)
             # The service restarts: a new store, engine and sender on the same database.
             store = open_store(sqlite_url)
             try:
@@ -158,14 +155,10 @@ def test_a_ten_minute_slack_outage_loses_nothing_and_posts_each_incident_once(
 
 def test_a_429_retry_after_is_honoured(sqlite_url: str) -> None:
     async def scenario() -> FakeSlack:
-        async with FakeSlack() as fake:
-            store = open_store(sqlite_url)
-            try:
-                fake.rate_limit_next(1, retry_after=1)
-                await engine(store, fake).handle(leak(path="app"))
-                await drain(sender(store, fake))
-            finally:
-                store.close()
+        async with slack_and_store(sqlite_url) as (fake, store):
+            fake.rate_limit_next(1, retry_after=1)
+            await engine(store, fake).handle(leak(path="app"))
+            await drain(sender(store, fake))
             return fake
 
     fake = asyncio.run(scenario())
@@ -180,17 +173,13 @@ def test_a_post_slack_took_but_whose_answer_was_lost_is_not_posted_again(
     sqlite_url: str,
 ) -> None:
     async def scenario() -> FakeSlack:
-        async with FakeSlack() as fake:
-            store = open_store(sqlite_url)
-            try:
-                fake.fail_next(1, status=500, store=True)  # posted, but the client sees 500
-                fake.fail_next(2, status=503)  # and slack-sdk's own retries fail too
-                await engine(store, fake).handle(leak(path="app"))
-                await drain(sender(store, fake))
-                [(ts,)] = store.engine.connect().execute(sa.select(outbox.c.ts)).all()
-                assert ts == fake.messages[CHANNEL][0]["ts"]
-            finally:
-                store.close()
+        async with slack_and_store(sqlite_url) as (fake, store):
+            fake.fail_next(1, status=500, store=True)  # posted, but the client sees 500
+            fake.fail_next(2, status=503)  # and slack-sdk's own retries fail too
+            await engine(store, fake).handle(leak(path="app"))
+            await drain(sender(store, fake))
+            [(ts,)] = store.engine.connect().execute(sa.select(outbox.c.ts)).all()
+            assert ts == fake.messages[CHANNEL][0]["ts"]
             return fake
 
     fake = asyncio.run(scenario())
@@ -206,20 +195,16 @@ def test_the_evidence_frame_never_reaches_slack_and_is_encrypted_at_rest(
     vault = EvidenceVault(EVIDENCE_KEY, retention=timedelta(days=7))
 
     async def scenario() -> FakeSlack:
-        async with FakeSlack() as fake:
-            store = open_store(sqlite_url)
-            try:
-                eng = engine(store, fake, vault=vault)
-                for n in range(5):
-                    await eng.handle(leak(seconds=n, with_frame=picture))
-                await drain(sender(store, fake))
-                with store.engine.connect() as conn:
-                    rows = conn.execute(sa.select(evidence)).all()
-                    assert len(rows) == 3  # a few frames per incident, not every hit
-                    assert all(picture not in bytes(r.ciphertext) for r in rows)
-                    assert vault.open(conn, rows[0].id) == picture
-            finally:
-                store.close()
+        async with slack_and_store(sqlite_url) as (fake, store):
+            eng = engine(store, fake, vault=vault)
+            for n in range(5):
+                await eng.handle(leak(seconds=n, with_frame=picture))
+            await drain(sender(store, fake))
+            with store.engine.connect() as conn:
+                rows = conn.execute(sa.select(evidence)).all()
+                assert len(rows) == 3  # a few frames per incident, not every hit
+                assert all(picture not in bytes(r.ciphertext) for r in rows)
+                assert vault.open(conn, rows[0].id) == picture
             return fake
 
     fake = asyncio.run(scenario())
@@ -283,22 +268,18 @@ def test_an_incident_resolves_only_after_k_clean_rounds_across_all_profiles(
     sqlite_url: str,
 ) -> None:
     async def scenario() -> tuple[FakeSlack, list[int]]:
-        async with FakeSlack() as fake:
-            store = open_store(sqlite_url)
-            try:
-                eng = engine(store, fake)
-                out = sender(store, fake)
-                await eng.handle(leak(path="app"))
-                open_after = []
-                for _round in range(3):
-                    for _ in range(4):  # one profile alone is not a round
-                        await eng.handle(clean("good", path="app"))
-                    await eng.handle(clean("3g", path="app", verdict=Verdict.DEGRADED))
-                    open_after.append(len(store.open_incidents()))
-                    await drain(out)
-                return fake, open_after
-            finally:
-                store.close()
+        async with slack_and_store(sqlite_url) as (fake, store):
+            eng = engine(store, fake)
+            out = sender(store, fake)
+            await eng.handle(leak(path="app"))
+            open_after = []
+            for _round in range(3):
+                for _ in range(4):  # one profile alone is not a round
+                    await eng.handle(clean("good", path="app"))
+                await eng.handle(clean("3g", path="app", verdict=Verdict.DEGRADED))
+                open_after.append(len(store.open_incidents()))
+                await drain(out)
+            return fake, open_after
 
     fake, open_after = asyncio.run(scenario())
 
@@ -341,29 +322,25 @@ def test_unacknowledged_leaks_are_renotified_in_the_thread_until_acknowledged(
     clock = Clock()
 
     async def scenario() -> tuple[FakeSlack, list[int]]:
-        async with FakeSlack() as fake:
-            store = open_store(sqlite_url)
-            try:
-                eng = engine(store, fake, clock=clock)
-                out = sender(store, fake, clock)
-                await eng.handle(leak(path="app"))
-                await drain(out)
-                counts = [eng.renotify_due()]  # not due yet
-                clock.advance(minutes=14)
-                counts.append(eng.renotify_due())
-                clock.advance(minutes=2)
-                counts.append(eng.renotify_due())
-                counts.append(eng.renotify_due())  # once per interval
-                clock.advance(minutes=15)
-                counts.append(eng.renotify_due())
-                assert eng.acknowledge(1, "UONCALL1")
-                assert not eng.acknowledge(1, "UONCALL2")
-                clock.advance(minutes=60)
-                counts.append(eng.renotify_due())
-                await drain(out)
-                return fake, counts
-            finally:
-                store.close()
+        async with slack_and_store(sqlite_url) as (fake, store):
+            eng = engine(store, fake, clock=clock)
+            out = sender(store, fake, clock)
+            await eng.handle(leak(path="app"))
+            await drain(out)
+            counts = [eng.renotify_due()]  # not due yet
+            clock.advance(minutes=14)
+            counts.append(eng.renotify_due())
+            clock.advance(minutes=2)
+            counts.append(eng.renotify_due())
+            counts.append(eng.renotify_due())  # once per interval
+            clock.advance(minutes=15)
+            counts.append(eng.renotify_due())
+            assert eng.acknowledge(1, "UONCALL1")
+            assert not eng.acknowledge(1, "UONCALL2")
+            clock.advance(minutes=60)
+            counts.append(eng.renotify_due())
+            await drain(out)
+            return fake, counts
 
     fake, counts = asyncio.run(scenario())
 
@@ -376,17 +353,13 @@ def test_unacknowledged_leaks_are_renotified_in_the_thread_until_acknowledged(
 
 def test_warnings_are_counted_over_a_window_and_never_page(sqlite_url: str) -> None:
     async def scenario() -> FakeSlack:
-        async with FakeSlack() as fake:
-            store = open_store(sqlite_url)
-            try:
-                config = IncidentsConfig(warning_window=10, warning_threshold=4)
-                eng = engine(store, fake, incidents=config)
-                for n in range(20):
-                    verdict = Verdict.OWN_STALE if n % 2 else Verdict.OWN
-                    await eng.handle(clean("good", verdict=verdict))
-                await drain(sender(store, fake))
-            finally:
-                store.close()
+        async with slack_and_store(sqlite_url) as (fake, store):
+            config = IncidentsConfig(warning_window=10, warning_threshold=4)
+            eng = engine(store, fake, incidents=config)
+            for n in range(20):
+                verdict = Verdict.OWN_STALE if n % 2 else Verdict.OWN
+                await eng.handle(clean("good", verdict=verdict))
+            await drain(sender(store, fake))
             return fake
 
     fake = asyncio.run(scenario())
@@ -402,25 +375,21 @@ def test_probe_side_failures_go_to_the_probe_health_channel_and_leaks_still_page
     sqlite_url: str,
 ) -> None:
     async def scenario() -> FakeSlack:
-        async with FakeSlack() as fake:
-            store = open_store(sqlite_url)
-            try:
-                eng = engine(store, fake)
-                for _ in range(10):
-                    failed = clean("3g", verdict=Verdict.ERROR)
-                    await eng.handle(
-                        type(failed)(
-                            **{
-                                **failed.__dict__,
-                                "detail": "proxy error: EADDRINUSE",
-                                "prober_fault": True,
-                            }
-                        )
+        async with slack_and_store(sqlite_url) as (fake, store):
+            eng = engine(store, fake)
+            for _ in range(10):
+                failed = clean("3g", verdict=Verdict.ERROR)
+                await eng.handle(
+                    type(failed)(
+                        **{
+                            **failed.__dict__,
+                            "detail": "proxy error: EADDRINUSE",
+                            "prober_fault": True,
+                        }
                     )
-                await eng.handle(leak())
-                await drain(sender(store, fake))
-            finally:
-                store.close()
+                )
+            await eng.handle(leak())
+            await drain(sender(store, fake))
             return fake
 
     fake = asyncio.run(scenario())
@@ -440,28 +409,24 @@ def test_an_edit_replaced_while_the_sender_picks_it_up_is_sent_as_the_newest_sta
     # the claimed row is sent with its payload as of the claim, or the newest state
     # would be marked sent without ever reaching Slack.
     async def scenario() -> tuple[list[str], int]:
-        async with FakeSlack() as fake:
-            store = open_store(sqlite_url)
-            try:
-                eng = engine(store, fake)
-                await eng.handle(leak(seconds=0))
-                await sender(store, fake).deliver_due()  # the parent is posted
-                await eng.handle(leak(seconds=1))  # an edit of the parent is pending
+        async with slack_and_store(sqlite_url) as (fake, store):
+            eng = engine(store, fake)
+            await eng.handle(leak(seconds=0))
+            await sender(store, fake).deliver_due()  # the parent is posted
+            await eng.handle(leak(seconds=1))  # an edit of the parent is pending
 
-                class Racing(OutboxSender):
-                    def _claim(self, row: Any) -> dict[str, Any] | None:
-                        if row.kind == UPDATE:  # a newer state lands first
-                            newer = {**row.payload, "text": "the newest state"}
-                            with store.engine.begin() as conn:
-                                update_parent(conn, row.incident_id, newer, utcnow())
-                        return super()._claim(row)
+            class Racing(OutboxSender):
+                def _claim(self, row: Any) -> dict[str, Any] | None:
+                    if row.kind == UPDATE:  # a newer state lands first
+                        newer = {**row.payload, "text": "the newest state"}
+                        with store.engine.begin() as conn:
+                            update_parent(conn, row.incident_id, newer, utcnow())
+                    return super()._claim(row)
 
-                racing = Racing(store.engine, notifier(fake))
-                await racing.deliver_due()
-                edits = [c.text or "" for c in fake.calls if c.method == "chat.update"]
-                return edits, racing.pending()
-            finally:
-                store.close()
+            racing = Racing(store.engine, notifier(fake))
+            await racing.deliver_due()
+            edits = [c.text or "" for c in fake.calls if c.method == "chat.update"]
+            return edits, racing.pending()
 
     edits, pending = asyncio.run(scenario())
 

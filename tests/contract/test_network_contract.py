@@ -20,6 +20,7 @@ from aiohttp import web
 
 from monitor.network import BACKENDS, LatencyToxic, Profile, open_backend
 from testbed.toxiproxy_api import toxiproxy_app
+from tests.monitor.network.loopback import echo
 
 Address = tuple[str, int]
 LATENCY_MS = 150
@@ -62,14 +63,6 @@ def test_an_unknown_backend_is_refused_naming_the_valid_ones() -> None:
         open_backend("netem")
     for kind in BACKENDS:
         assert kind in str(error.value)
-
-
-async def echo(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-    with contextlib.suppress(OSError):
-        while data := await reader.read(65536):
-            writer.write(data)
-            await writer.drain()
-    writer.close()
 
 
 async def round_trip(address: Address) -> float:

@@ -3,27 +3,17 @@ imports sqlalchemy (handlers, metrics and the service call store functions)."""
 
 from __future__ import annotations
 
-import ast
 from pathlib import Path
 
 import monitor
+from tests.imports import imported
 
 ROOT = Path(monitor.__file__).parent
 
 
 def sqlalchemy_imports(module: Path) -> list[int]:
     """Line numbers of ``import sqlalchemy...`` / ``from sqlalchemy... import``."""
-    lines = []
-    for node in ast.walk(ast.parse(module.read_text(), str(module))):
-        if isinstance(node, ast.Import):
-            names = [alias.name for alias in node.names]
-        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-            names = [node.module]
-        else:
-            continue
-        if any(name == "sqlalchemy" or name.startswith("sqlalchemy.") for name in names):
-            lines.append(node.lineno)
-    return lines
+    return [line for line, name in imported(module) if name.split(".")[0] == "sqlalchemy"]
 
 
 def test_the_scan_sees_the_store_import_sqlalchemy() -> None:

@@ -3,7 +3,6 @@ importing them, and the fast commands never load the service's heavy libraries."
 
 from __future__ import annotations
 
-import ast
 import json
 import subprocess
 import sys
@@ -140,21 +139,3 @@ def test_config_check_loads_nothing_heavy_beyond_the_config_loader(valid: bool) 
     report = _loaded(["config", "check", str(EXAMPLE)], before=before, env=env)
     assert report["code"] == (0 if valid else 2)
     assert report["loaded"] == report["preloaded"]
-
-
-def test_monitor_never_imports_testbed_or_drills() -> None:
-    # drills/ sits on top of the monitor and the testbed; the monitor names drills'
-    # commands only as strings in the lazy registry.
-    offenders = []
-    for source in sorted((ROOT / "monitor").rglob("*.py")):
-        for node in ast.walk(ast.parse(source.read_text(), str(source))):
-            if isinstance(node, ast.Import):
-                names = [alias.name for alias in node.names]
-            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-                names = [node.module]
-            else:
-                continue
-            for name in names:
-                if name.split(".")[0] in ("testbed", "drills"):
-                    offenders.append(f"{source.relative_to(ROOT)}:{node.lineno} {name}")
-    assert offenders == []

@@ -4,16 +4,14 @@ clean rounds on the incident, compare-and-set acknowledgement and reminders."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-
-import pytest
 
 from monitor.config import CanaryConfig, PathConfig
 from monitor.results import ProbeResult
 from monitor.store import Incident, Store
 from monitor.store.incidents import IncidentStore, Tx
 from monitor.verdict import Verdict
+from tests.fleet import store_fixture
 
 CANARIES = (CanaryConfig(name="lobby", camera_id="cam-lobby", token="t-lobby"),)
 PATHS = (PathConfig(name="hub", kind="snapshot", url="http://cloud.test/hub/{camera_id}"),)
@@ -21,15 +19,7 @@ PROFILES = frozenset({"good", "3g"})
 T0 = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
 
 
-@pytest.fixture
-def store(db_url: str) -> Iterator[Store]:
-    store = Store(db_url)
-    try:
-        store.migrate()
-        store.register(CANARIES, PATHS)
-        yield store
-    finally:
-        store.close()
+store = store_fixture(CANARIES, PATHS)
 
 
 def leak(seconds: float = 0) -> ProbeResult:

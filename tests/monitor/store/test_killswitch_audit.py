@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import ast
 import asyncio
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -19,6 +19,7 @@ from monitor.killswitch.machine import KillSwitchService
 from monitor.results import ProbeResult
 from monitor.store import Store
 from monitor.verdict import KillSwitchState, Verdict
+from tests.fleet import store_fixture
 
 PATHS = (
     PathConfig(
@@ -39,15 +40,7 @@ class Backend(KillSwitchBackend):
             raise KillSwitchError("gateway said no", permanent=True)
 
 
-@pytest.fixture
-def store(db_url: str) -> Iterator[Store]:
-    store = Store(db_url)
-    try:
-        store.migrate()
-        store.register(CANARIES, PATHS)
-        yield store
-    finally:
-        store.close()
+store = store_fixture(CANARIES, PATHS)
 
 
 def probe(verdict: Verdict) -> ProbeResult:

@@ -90,7 +90,10 @@ class ReasonIn(In):
 
 class EventIn(In):
     kind: EventKind
-    title: str = Field(min_length=1, max_length=200, pattern=r"\S")
+    # Some character the server's strip() keeps. Python's \s (what strip() removes) also
+    # holds \x1c-\x1f and \x85, which a JSON-Schema (ECMA) \s does not, and an ASCII-only
+    # \s lacks \xa0: named, the published schema allows exactly what the server takes.
+    title: str = Field(min_length=1, max_length=200, pattern=r"[^\s\x1c-\x1f\x85\xa0]")
     at: AwareDatetime | None = None
     path: str | None = Field(default=None, pattern=NAME_PATTERN, max_length=63)
     details: dict[str, Any] = Field(default_factory=dict, max_length=50)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final
@@ -69,11 +69,7 @@ class SlackActions:
         body = await request.content.read(MAX_BODY_BYTES + 1)
         if len(body) > MAX_BODY_BYTES:
             return web.json_response({"error": "too large"}, status=413)
-        if not self._verifier.is_valid(
-            body,
-            request.headers.get("X-Slack-Request-Timestamp", ""),
-            request.headers.get("X-Slack-Signature", ""),
-        ):
+        if not self._signed(body, request.headers):
             log.warning("rejected a Slack action with a bad or stale signature")
             return web.json_response({"error": "invalid signature"}, status=401)
         press = _parse(body)
@@ -83,6 +79,20 @@ class SlackActions:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return web.Response(status=200)
+
+    def _signed(self, body: bytes, headers: Mapping[str, str]) -> bool:
+        # SignatureVerifier int()s the timestamp and UTF-8-decodes the body before it
+        # compares anything, so a malformed request would be a 500: refuse those here.
+        # Unix seconds, ASCII digits only (int() takes " 1_7", Arabic-Indic digits, and
+        # refuses over 4300 digits).
+        timestamp = headers.get("X-Slack-Request-Timestamp", "")
+        if not (timestamp.isascii() and timestamp.isdigit() and len(timestamp) <= 12):
+            return False
+        try:
+            text = body.decode()
+        except UnicodeDecodeError:
+            return False  # Slack's bodies are URL-encoded, hence ASCII
+        return self._verifier.is_valid(text, timestamp, headers.get("X-Slack-Signature", ""))
 
     async def drain(self) -> None:
         """Wait for the actions in flight (tests; shutdown)."""
@@ -163,7 +173,7 @@ def _parse(body: bytes) -> Press | None:
             path=str(value["path"]),
             action_ts=str(action.get("action_ts", "")),
         )
-    except (KeyError, IndexError, TypeError, ValueError, UnicodeDecodeError):
+    except (KeyError, IndexError, TypeError, ValueError, UnicodeDecodeError, RecursionError):
         log.warning("ignored a Slack interaction that is not one of our buttons")
         return None
 

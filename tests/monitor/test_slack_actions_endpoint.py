@@ -8,6 +8,7 @@ import contextlib
 import hashlib
 import hmac
 import json
+import logging
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -89,6 +90,16 @@ class Rig:
         ) as response:
             await response.read()
             return response.status, time.monotonic() - began
+
+    async def send(self, body: bytes, headers: dict[str, str]) -> int:
+        """POST exactly these headers (and the form content type), no signing."""
+        async with self.http.post(
+            self.url + "/slack/actions",
+            data=body,
+            headers={"Content-Type": "application/x-www-form-urlencoded", **headers},
+        ) as response:
+            await response.read()
+            return response.status
 
     async def settle(self) -> None:
         await self.actions.drain()
@@ -186,6 +197,77 @@ def test_a_tampered_body_fails_the_signature(sqlite_url: str) -> None:
                 return response.status
 
     assert asyncio.run(scenario()) == 401
+
+
+def _errors(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info]
+
+
+@pytest.mark.parametrize(
+    ("case", "timestamp"),
+    [
+        ("missing", None),
+        ("empty", ""),
+        ("not a number", "soon"),
+        ("a float", "1700000000.5"),
+        ("an exponent", "1.7e9"),
+        ("more digits than int() reads", "9" * 5000),
+    ],
+)
+def test_a_missing_or_malformed_timestamp_is_401_not_a_crash(
+    sqlite_url: str, case: str, timestamp: str | None, caplog: pytest.LogCaptureFixture
+) -> None:
+    async def scenario() -> tuple[int, str]:
+        async with rig(sqlite_url) as r:
+            await r.engine.handle(leak(path="app"))
+            body = press(TRIP, ONCALL[0], path="app")
+            headers = {"X-Slack-Signature": sign(body, int(time.time()))}
+            if timestamp is not None:
+                headers["X-Slack-Request-Timestamp"] = timestamp
+            status = await r.send(body, headers)
+            await r.settle()
+            return status, r.switches.state("app")
+
+    status, state = asyncio.run(scenario())
+
+    assert status == 401, case
+    assert state == "armed"
+    assert _errors(caplog) == []
+
+
+def test_a_body_that_is_not_utf8_is_401_not_a_crash(
+    sqlite_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    async def scenario() -> tuple[int, int]:
+        async with rig(sqlite_url) as r:
+            body = b"payload=\xff\xfe&" + press(TRIP, ONCALL[0], path="app")
+            stamp = int(time.time())
+            headers = {"X-Slack-Request-Timestamp": str(stamp), "X-Slack-Signature": "v0=00"}
+            unsigned = await r.send(body, headers)
+            # signed with the right secret, too: Slack's bodies are URL-encoded ASCII,
+            # so one that does not decode is refused whoever signed it
+            signed, _ = await r.post(body, timestamp=stamp)
+            return unsigned, signed
+
+    assert asyncio.run(scenario()) == (401, 401)
+    assert _errors(caplog) == []
+
+
+def test_a_signed_payload_nested_too_deep_is_ignored_not_a_crash(
+    sqlite_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    async def scenario() -> tuple[int, list[str]]:
+        async with rig(sqlite_url) as r:
+            body = urlencode({"payload": "[" * 20_000}).encode()
+            status, _ = await r.post(body)
+            await r.settle()
+            return status, r.replies()
+
+    status, replies = asyncio.run(scenario())
+
+    assert status == 200  # acknowledged and ignored, as any payload that is not our button
+    assert replies == []
+    assert _errors(caplog) == []
 
 
 def test_only_on_call_users_may_trip_and_a_retried_press_acts_once(sqlite_url: str) -> None:

@@ -2,9 +2,10 @@
 validation, error mapping and the OpenAPI document (``monitor.web.api.openapi``).
 
 Every handler receives a validated `Call` and returns a response model; nothing a
-client sends can make it answer 500: malformed JSON is 400, invalid fields 422 (with
-pydantic's error list), an unknown id or path 404, a refused kill-switch transition
-409, a database outage 503, a kill-switch backend failure 502.
+client sends can make it answer 500: malformed JSON, or JSON nested deeper than
+`MAX_JSON_DEPTH`, is 400, invalid fields 422 (with pydantic's error list), an unknown
+id or path 404, a refused kill-switch transition 409, a database outage 503, a
+kill-switch backend failure 502.
 """
 
 from __future__ import annotations
@@ -28,6 +29,9 @@ from monitor.web.context import CONTEXT, WebContext
 log = logging.getLogger(__name__)
 
 PREFIX: Final = "/api/v1"
+# Far more than any request model needs, far less than json.loads (the interpreter's
+# recursion limit) and pydantic's serializer (about 255) survive.
+MAX_JSON_DEPTH: Final = 32
 Q = TypeVar("Q", bound=In)
 B = TypeVar("B", bound=In)
 R = TypeVar("R", bound=Out)
@@ -94,11 +98,30 @@ async def _body(request: web.Request, model: type[In]) -> In:
     raw = await request.read()
     try:
         data = json.loads(raw or b"{}")
+    except RecursionError as exc:
+        raise ApiError(400, f"the body nests deeper than {MAX_JSON_DEPTH} levels") from exc
     except (ValueError, UnicodeDecodeError) as exc:
         raise ApiError(400, f"the body is not valid JSON: {exc}") from exc
     if not isinstance(data, dict):
         raise ApiError(400, "the body must be a JSON object")
+    if _too_deep(data):
+        raise ApiError(400, f"the body nests deeper than {MAX_JSON_DEPTH} levels")
     return model.model_validate(data)
+
+
+def _too_deep(data: Any) -> bool:
+    """Whether JSON containers in ``data`` nest past `MAX_JSON_DEPTH` (iteratively: a
+    recursive walk would hit the limit it checks)."""
+    stack: list[tuple[Any, int]] = [(data, 1)]
+    while stack:
+        value, level = stack.pop()
+        if isinstance(value, dict):
+            value = list(value.values())
+        if isinstance(value, list):
+            if level > MAX_JSON_DEPTH:
+                return True
+            stack.extend((child, level + 1) for child in value)
+    return False
 
 
 def endpoint(route: Route) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:

@@ -23,6 +23,8 @@ additionally post events. Contract for handlers:
   forms put it in a hidden input named ``csrf_token``.
 * `checked_form(request)`: the POSTed form, after the CSRF token and (when sent) the
   Origin/Referer were verified; 403 otherwise.
+* `safe_next(target, default)`: a ``next=`` value fit for ``Location`` (a path on this
+  site), else ``default``; every redirect to a client-chosen target goes through it.
 """
 
 from __future__ import annotations
@@ -33,9 +35,10 @@ import hashlib
 import hmac
 import json
 import secrets
+import unicodedata
 from dataclasses import dataclass
 from typing import Final, Literal, TypeVar
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
@@ -136,6 +139,28 @@ async def checked_form(request: web.Request) -> MultiDictProxy[str]:
         raise _forbidden(request, "missing or wrong CSRF token: reload the page and retry")
     # Text fields only: no handler of ours takes file uploads.
     return MultiDictProxy(MultiDict((k, v) for k, v in form.items() if isinstance(v, str)))
+
+
+def safe_next(target: str | None, default: str = "/") -> str:
+    """``target`` if it is a path on this site, else ``default``: never an open redirect.
+
+    Browsers (WHATWG URL) drop tabs and newlines anywhere in a ``Location`` and read a
+    backslash as a slash, and yarl strips them too, so ``/<TAB>/evil.example`` arrives as
+    ``//evil.example``. Rather than clean such a value we refuse it, and check it decoded
+    once more as well, for any proxy or client that unquotes it again.
+    """
+    if not target or not (_local_path(target) and _local_path(unquote(target))):
+        return default
+    return target
+
+
+def _local_path(target: str) -> bool:
+    if any(c == "\\" or unicodedata.category(c) == "Cc" for c in target):
+        return False  # control characters (C0, DEL, C1) and backslashes: never ours
+    # One leading slash exactly: browsers read any run of them as "another host follows"
+    # (``///evil.example``), where urlsplit sees an empty netloc.
+    parts = urlsplit(target)
+    return target[:1] == "/" and target[1:2] != "/" and not parts.scheme and not parts.netloc
 
 
 def _same_origin(request: web.Request) -> bool:

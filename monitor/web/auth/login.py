@@ -21,6 +21,7 @@ from monitor.web.auth.guard import (
     checked_form,
     csrf_token,
     identity,
+    safe_next,
 )
 from monitor.web.context import CONTEXT
 
@@ -42,24 +43,17 @@ label{{display:block;margin:.8rem 0}}input{{width:100%;padding:.4rem}}
 <code>camcanary users add NAME --role viewer --config FILE</code>.</p></body></html>"""
 
 
-def _safe_next(target: str | None) -> str:
-    """Only a local path: never an open redirect to another site."""
-    if not target or not target.startswith("/") or target.startswith(("//", "/\\")):
-        return "/"
-    return target
-
-
 def _page(request: web.Request, target: str, message: str = "", status: int = 200) -> web.Response:
     html = _PAGE.format(
         csrf=escape(csrf_token(request)),
-        next=escape(_safe_next(target)),
+        next=escape(safe_next(target)),
         message=f'<p class="error">{escape(message)}</p>' if message else "",
     )
     return web.Response(text=html, content_type="text/html", status=status)
 
 
 async def login_page(request: web.Request) -> web.Response:
-    target = _safe_next(request.query.get("next"))
+    target = safe_next(request.query.get("next"))
     if identity(request).via == "session":
         raise web.HTTPFound(target)
     return _page(request, target)
@@ -67,7 +61,7 @@ async def login_page(request: web.Request) -> web.Response:
 
 async def login(request: web.Request) -> web.Response:
     form = await checked_form(request)
-    target = _safe_next(form.get("next"))
+    target = safe_next(form.get("next"))
     name, token = form.get("name", "").strip(), form.get("token", "").strip()
     ctx = request.app[CONTEXT]
     opened = None

@@ -16,8 +16,8 @@ from __future__ import annotations
 from aiohttp import web
 
 from monitor.errors import KillSwitchError, KillSwitchStateError
-from monitor.web.auth.guard import checked_form, require
-from monitor.web.pages.base import context_of, error_page, in_thread, int_param, safe_next
+from monitor.web.auth.guard import checked_form, require, safe_next
+from monitor.web.pages.base import context_of, error_page, in_thread, int_param
 
 MAX_REASON = 500
 

@@ -138,13 +138,6 @@ def int_param(request: web.Request, name: str) -> int:
     return int(raw)
 
 
-def safe_next(target: str | None, default: str) -> str:
-    """A local path to go back to after a form, never another site."""
-    if not target or not target.startswith("/") or target.startswith(("//", "/\\")):
-        return default
-    return target
-
-
 async def in_thread(function: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
     """Database work off the event loop (every store and history call is synchronous)."""
     return await asyncio.to_thread(function, *args, **kwargs)

@@ -3,13 +3,16 @@ switch actions with four eyes, events from CI, clear errors on bad input."""
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
+from monitor.web.api.base import PREFIX
 from tests.monitor.web.api_rig import ROUNDS, Rig, iso, rig
 
 
@@ -219,3 +222,47 @@ def test_the_published_title_pattern_refuses_every_title_the_server_strips_to_no
         for title in ("\x1c", "\x85", "\xa0 \t"):
             answer = ci.post("/api/v1/events", json={"kind": "deploy", "title": title})
             assert answer.status_code == 422, (title, answer.text)
+
+
+def _body_routes() -> list[tuple[str, str]]:
+    """(a user allowed to call it, URL) for every route that reads a JSON body."""
+    from monitor.web.api.routes import ROUTES
+
+    users = {"operator": "olga", "publisher": "ci"}
+    return [
+        (users[r.role], PREFIX + r.path.replace("{path}", "hub"))
+        for r in ROUTES
+        if r.body is not None
+    ]
+
+
+@pytest.mark.parametrize(("user", "url"), _body_routes())
+def test_deeply_nested_json_is_400_not_a_recursion_error(
+    served: Rig, user: str, url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    with client(served, user) as c:
+        response = c.post(url, content=b"[" * 40_000, headers={"Content-Type": "application/json"})
+    assert response.status_code == 400, response.text
+    assert response.json() == {"error": response.json()["error"], "status": 400}
+    assert "nest" in response.json()["error"]
+    assert [r for r in caplog.records if r.levelno >= logging.ERROR] == []
+
+
+def test_event_details_nested_past_the_limit_are_400_and_not_stored(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Parseable, but deeper than the response serializer goes: once stored, such an
+    # event made every later event listing a 500.
+    deep = "[" * 300 + "]" * 300
+    body = '{"kind": "deploy", "title": "x", "details": {"a": ' + deep + "}}"
+    with rig(f"sqlite:///{tmp_path / 'deep.db'}") as r, client(r, "ci") as ci:
+        posted = ci.post("/api/v1/events", content=body.encode())
+        listed = ci.get("/api/v1/events")
+        nested_ok = {"kind": "deploy", "title": "y", "details": {"a": {"b": [[1, 2], {"c": 3}]}}}
+        fine = ci.post("/api/v1/events", json=nested_ok)
+    assert posted.status_code == 400, posted.text
+    assert "nest" in posted.json()["error"]
+    assert listed.status_code == 200
+    assert listed.json()["items"] == []
+    assert fine.status_code == 201, fine.text
+    assert [r for r in caplog.records if r.levelno >= logging.ERROR] == []

@@ -3,6 +3,7 @@ browser login with CSRF-checked forms, anonymous viewing only where configured."
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -154,19 +155,66 @@ def test_login_refuses_a_wrong_pair_a_missing_csrf_token_and_a_foreign_origin(
         assert "camcanary_session" not in client.cookies
 
 
-def test_login_never_redirects_off_site(served: Rig) -> None:
+# Browsers drop tabs and newlines anywhere in a Location and read "\\" as "/" (WHATWG
+# URL), so each of these would leave the site if it were echoed back.
+OFFSITE_NEXT = [
+    "//evil.example/",
+    "///evil.example/",
+    "/\t/evil.example/",
+    "/\n/evil.example/",
+    "/\r/evil.example/",
+    "/\\evil.example/",
+    "/\t\\evil.example/",
+    "\\\\evil.example/",
+    " //evil.example/",
+    "/\x00/evil.example/",
+    "/\x7f/evil.example/",
+    "/%09/evil.example/",  # decoded once more by a careless proxy: still refused
+    "https://evil.example/",
+    "javascript:alert(1)",
+    "evil.example",
+]
+
+
+@pytest.mark.parametrize("target", OFFSITE_NEXT)
+def test_login_never_redirects_off_site(
+    served: Rig, target: str, caplog: pytest.LogCaptureFixture
+) -> None:
     with httpx.Client(base_url=served.url, timeout=20) as client:
-        page = client.get("/login")
+        page = client.get("/login", params={"next": target})
+        assert 'name="next" value="/"' in page.text
         response = client.post(
             "/login",
             data={
                 "csrf_token": _csrf(page.text),
                 "name": "vera",
                 "token": served.tokens["vera"],
-                "next": "//evil.example/",
+                "next": target,
             },
         )
+        assert response.status_code == 302
         assert response.headers["Location"] == "/"
+        # already logged in: GET /login redirects at once, as safely
+        again = client.get("/login", params={"next": target})
+        assert again.status_code == 302
+        assert again.headers["Location"] == "/"
+    assert [r for r in caplog.records if r.levelno >= logging.ERROR] == []
+
+
+def test_login_returns_to_a_local_page_with_its_query(served: Rig) -> None:
+    target = "/paths/hub?profile=3g&window=1h#latest"
+    with httpx.Client(base_url=served.url, timeout=20) as client:
+        page = client.get("/login", params={"next": target})
+        response = client.post(
+            "/login",
+            data={
+                "csrf_token": _csrf(page.text),
+                "name": "vera",
+                "token": served.tokens["vera"],
+                "next": target,
+            },
+        )
+        assert response.headers["Location"] == target
 
 
 def test_cookie_sessions_need_the_csrf_header_for_api_writes(tmp_path: Path) -> None:

@@ -7,6 +7,7 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
+import pytest
 import sqlalchemy as sa
 from aiohttp.test_utils import TestClient, TestServer
 
@@ -82,10 +83,13 @@ def test_trip_needs_a_reason(seeded: Seeded) -> None:
     assert seeded.kill_switches.state("app") == "armed"
 
 
-def test_offsite_next_is_ignored(seeded: Seeded) -> None:
+@pytest.mark.parametrize(
+    "target", ["//evil.example/", "/\t/evil.example/", "/\n/evil.example/", "/\\evil.example/"]
+)
+def test_offsite_next_is_ignored(seeded: Seeded, target: str) -> None:
     async def scenario(olga: TestClient, otto: TestClient) -> tuple[int, str]:
         action = "/paths/app/killswitch/trip"
-        return await post_form(olga, "/paths/app", action, reason="x", next="//evil.example/")
+        return await post_form(olga, "/paths/app", action, reason="x", next=target)
 
     assert run(seeded, scenario) == (303, "/paths/app?done=trip")
 

@@ -21,6 +21,7 @@ from typing import Any, TextIO
 import httpx
 
 from alerts import ConsoleNotifier
+from drills.report import finding
 from monitor.config import parse_config, slack_environ
 from monitor.results import ProbeResult
 from monitor.service import Monitor
@@ -199,15 +200,7 @@ def _summary(
         "seconds_to_detect": None if detect is None else round(detect, 2),
         "leak_profiles": sorted(leak_profiles),
         "baseline_leaks": baseline_leaks,
-        "first_leak": None
-        if first is None
-        else {
-            "path": first.path,
-            "profile": first.profile,
-            "canary": first.canary,
-            "verdict": str(first.verdict),
-            "source_canary": first.source_canary,
-        },
+        "first_leak": finding(first),
         "probes": sum(counts.values()),
     }
 

@@ -143,15 +143,7 @@ def evaluate(
         "stale_profiles": stale,
         "verdicts": {path: dict(sorted(c.items())) for path, c in sorted(verdicts.items())},
         "kill_switches": dict(sorted(switches.items())),
-        "first_finding": None
-        if first is None
-        else {
-            "path": first.path,
-            "profile": first.profile,
-            "canary": first.canary,
-            "verdict": str(first.verdict),
-            "source_canary": first.source_canary,
-        },
+        "first_finding": finding(first),
         "paths": sorted({path for path, _ in tracker.cells}),
         "cells": len(tracker.cells),
         "coverage": tracker.min_results(after_deploy=True),
@@ -160,6 +152,19 @@ def evaluate(
         "blind_cells": blind,
         "baseline_leaks": sum(tracker.baseline_leaks.values()),
         "failures": failures,
+    }
+
+
+def finding(result: ProbeResult | None) -> dict[str, str | None] | None:
+    """What a report says of one probe result: where, as whom, what, from whom."""
+    if result is None:
+        return None
+    return {
+        "path": result.path,
+        "profile": result.profile,
+        "canary": result.canary,
+        "verdict": str(result.verdict),
+        "source_canary": result.source_canary,
     }
 
 

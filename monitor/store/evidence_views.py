@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -58,17 +59,16 @@ class EvidenceView:
     reason: str
 
 
+def _stored_columns() -> tuple[sa.ColumnElement[Any], ...]:
+    """A `StoredEvidence`'s fields, in its order (never the ciphertext itself)."""
+    kept = (sa.func.length(evidence.c.ciphertext) > 0).label("kept")
+    c = evidence.c
+    return (c.id, c.incident_id, c.sha256, c.size, c.created_at, c.expires_at, kept)
+
+
 def stored_evidence(conn: sa.Connection, incident_id: int) -> list[StoredEvidence]:
     query = (
-        sa.select(
-            evidence.c.id,
-            evidence.c.incident_id,
-            evidence.c.sha256,
-            evidence.c.size,
-            evidence.c.created_at,
-            evidence.c.expires_at,
-            (sa.func.length(evidence.c.ciphertext) > 0).label("kept"),
-        )
+        sa.select(*_stored_columns())
         .where(evidence.c.incident_id == incident_id)
         .order_by(evidence.c.id)
     )
@@ -76,15 +76,7 @@ def stored_evidence(conn: sa.Connection, incident_id: int) -> list[StoredEvidenc
 
 
 def one_evidence(conn: sa.Connection, evidence_id: int) -> StoredEvidence | None:
-    query = sa.select(
-        evidence.c.id,
-        evidence.c.incident_id,
-        evidence.c.sha256,
-        evidence.c.size,
-        evidence.c.created_at,
-        evidence.c.expires_at,
-        (sa.func.length(evidence.c.ciphertext) > 0).label("kept"),
-    ).where(evidence.c.id == evidence_id)
+    query = sa.select(*_stored_columns()).where(evidence.c.id == evidence_id)
     row = conn.execute(query).one_or_none()
     return None if row is None else StoredEvidence(*row)
 

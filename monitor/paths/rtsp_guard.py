@@ -17,11 +17,19 @@ LF, drops every CR, keeps 4095 bytes of a line, sees a blank line at a NUL, take
 ``$`` at the start of any line for an interleaved frame, keeps the last of repeated
 headers, reads Content-Length with ``strtol`` into an ``int``, and, once streaming,
 reads the payload of a frame under 8 bytes as RTSP. Each of those is refused here.
+
+A second wall: the pull thread gives up TCP connects to every port but its guard's
+(`confine_connects`, Landlock), so even a redirect the guard missed cannot be dialled,
+except to the guard's port on another host. Landlock rules name ports, not addresses.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import functools
+import os
+import platform
 import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -193,3 +201,65 @@ async def guarded(route: tuple[str, int]) -> AsyncIterator[tuple[tuple[str, int]
     guard = RedirectGuard(stream="downstream")
     async with TcpProxy(*route, (guard,)) as proxy:
         yield proxy.address, guard
+
+
+# Landlock (Linux 6.7+, ABI 4) lets a thread give up TCP connects to all ports but
+# some, for the rest of its life and the threads it starts; the other threads of the
+# process are untouched. https://docs.kernel.org/userspace-api/landlock.html
+_SYS_CREATE_RULESET, _SYS_ADD_RULE, _SYS_RESTRICT_SELF = 444, 445, 446  # x86-64, arm64
+_CREATE_RULESET_VERSION: Final = 1
+_ACCESS_NET_CONNECT_TCP: Final = 1 << 1
+_RULE_NET_PORT: Final = 2
+_PR_SET_NO_NEW_PRIVS: Final = 38
+
+
+class _RulesetAttr(ctypes.Structure):
+    _fields_ = [("handled_access_fs", ctypes.c_uint64), ("handled_access_net", ctypes.c_uint64)]
+
+
+class _NetPortAttr(ctypes.Structure):
+    _fields_ = [("allowed_access", ctypes.c_uint64), ("port", ctypes.c_uint64)]
+
+
+def _syscall(libc: ctypes.CDLL, number: int, *args: object) -> int:
+    # syscall(2) is variadic and reads longs: pass every integer as one.
+    wide = [ctypes.c_long(a) if isinstance(a, int) else a for a in args]
+    return int(libc.syscall(ctypes.c_long(number), *wide))
+
+
+@functools.cache
+def _libc() -> ctypes.CDLL | None:
+    if platform.system() != "Linux" or platform.machine() not in ("x86_64", "aarch64"):
+        return None
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.syscall.restype = ctypes.c_long
+    abi = _syscall(libc, _SYS_CREATE_RULESET, None, 0, _CREATE_RULESET_VERSION)
+    return libc if abi >= 4 else None
+
+
+def can_confine() -> bool:
+    """Whether `confine_connects` can work here (Landlock with TCP rules)."""
+    return _libc() is not None
+
+
+def confine_connects(port: int) -> bool:
+    """From now on the calling thread (and any it starts) may open TCP connections to
+    ``port`` only. Irreversible: call it only in a thread of its own. False, and
+    nothing changed, where the kernel cannot."""
+    libc = _libc()
+    if libc is None:
+        return False
+    attr = _RulesetAttr(handled_access_fs=0, handled_access_net=_ACCESS_NET_CONNECT_TCP)
+    fd = _syscall(libc, _SYS_CREATE_RULESET, ctypes.byref(attr), ctypes.sizeof(attr), 0)
+    if fd < 0:
+        return False
+    try:
+        rule = _NetPortAttr(allowed_access=_ACCESS_NET_CONNECT_TCP, port=port)
+        if _syscall(libc, _SYS_ADD_RULE, fd, _RULE_NET_PORT, ctypes.byref(rule), 0) != 0:
+            return False
+        # Required of an unprivileged thread; it only stops set-uid gains from exec.
+        if libc.prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
+            return False
+        return _syscall(libc, _SYS_RESTRICT_SELF, fd, 0) == 0
+    finally:
+        os.close(fd)

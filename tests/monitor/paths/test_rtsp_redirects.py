@@ -7,6 +7,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
+import socket
+import threading
 from collections.abc import AsyncIterator
 
 import pytest
@@ -18,6 +20,8 @@ from monitor.paths.rtsp_guard import (
     GuardRefusal,
     Redirect,
     RtspFraming,
+    can_confine,
+    confine_connects,
 )
 from monitor.results import ProbeResult
 from monitor.verdict import Verdict
@@ -343,3 +347,57 @@ def test_framing_passes_a_plain_reply_with_its_body_and_a_server_request() -> No
     request = b"GET_PARAMETER rtsp://cam/x RTSP/1.0\r\nCSeq: 7\r\n\r\n"
     frame = b"$\x01\x00\x08" + b"\x80" * 8
     assert RtspFraming().feed(reply + request + frame) == (reply + request + frame, None)
+
+
+# The second wall: FFmpeg's thread cannot connect to anything but its guard's port.
+needs_landlock = pytest.mark.skipif(not can_confine(), reason="no Landlock TCP rules here")
+
+
+@needs_landlock
+def test_ffmpeg_cannot_dial_past_its_guard_even_when_the_guard_lets_a_redirect_through(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(RtspFraming, "feed", lambda self, data: (data, None))  # a blind guard
+
+    async def scenario() -> tuple[Capture | CaptureFailure, list[object]]:
+        async with trap("127.0.0.2") as ((host, port), dialled):
+            async with redirecting(f"rtsp://{host}:{port}/x") as origin:
+                url = f"rtsp://{origin[0]}:{origin[1]}/c"
+                path = PathConfig(name="live", kind="rtsp", url=url, read_timeout_s=2.0)
+
+                async def router(h: str, p: int) -> Address:
+                    return h, p
+
+                capture = await RtspPath(path).capture(lobby(), "good", router)
+            await asyncio.sleep(0.3)
+        return capture, dialled
+
+    capture, dialled = asyncio.run(scenario())
+    assert dialled == []
+    assert capture == CaptureFailure("RTSP: FFmpeg tried to connect past its guard")
+
+
+@needs_landlock
+def test_a_confined_thread_connects_to_its_one_port_only_and_other_threads_are_free() -> None:
+    with (
+        socket.create_server(("127.0.0.1", 0)) as allowed,
+        socket.create_server(("127.0.0.1", 0)) as other,
+    ):
+        ports = allowed.getsockname()[1], other.getsockname()[1]
+        seen: list[object] = []
+
+        def confined() -> None:
+            seen.append(confine_connects(ports[0]))
+            for port in ports:
+                try:
+                    socket.create_connection(("127.0.0.1", port), timeout=2).close()
+                    seen.append("connected")
+                except PermissionError:
+                    seen.append("refused")
+
+        worker = threading.Thread(target=confined)
+        worker.start()
+        worker.join(5)
+        socket.create_connection(("127.0.0.1", ports[1]), timeout=2).close()  # this thread
+
+    assert seen == [True, "connected", "refused"]

@@ -5,6 +5,8 @@ parameter (FFmpeg's RTSP client cannot send a bearer header) and its host and po
 are replaced by the address of a redirect guard (`monitor.paths.rtsp_guard`) in
 front of the router's proxy, so the impairment applies and FFmpeg never follows a
 redirect on its own: this module follows it, through the allowed hosts and the router.
+Where the kernel allows it, the pull thread cannot connect anywhere but the guard's
+port at all (`monitor.paths.rtsp_guard.confine_connects`).
 
 FFmpeg's client blocks, so it runs in a thread of its own (never the loop's default
 executor, which it could starve), and cancellation cannot stop a thread. Its lifetime
@@ -20,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import threading
 import time
 from collections.abc import Callable
@@ -30,7 +33,7 @@ import av
 
 from monitor.config import CanaryConfig, RtspOptions, StreamOptions
 from monitor.paths.base import Capture, CaptureFailure, IntegrationPath, Router
-from monitor.paths.rtsp_guard import guarded
+from monitor.paths.rtsp_guard import confine_connects, guarded
 from monitor.paths.streams import (
     MAX_DECODED_FRAMES,
     MAX_PIXELS,
@@ -45,8 +48,14 @@ CONTENT_TYPE: Final = "application/sdp"
 T = TypeVar("T")
 
 
-def _pull(url: str, count: int, timeout_s: float, stop: threading.Event) -> tuple[list[bytes], int]:
-    """The first ``count`` video frames as JPEG and the compressed bytes read (blocking)."""
+def _pull(
+    url: str, count: int, timeout_s: float, stop: threading.Event, guard_port: int
+) -> tuple[list[bytes], int]:
+    """The first ``count`` video frames as JPEG and the compressed bytes read (blocking).
+
+    Run it in a thread of its own: it confines that thread's TCP connects to the
+    guard's port, for good."""
+    confined = confine_connects(guard_port)
     options = {
         "rtsp_transport": "tcp",
         "timeout": str(int(timeout_s * 1_000_000)),  # socket I/O, microseconds
@@ -92,6 +101,8 @@ def _pull(url: str, count: int, timeout_s: float, stop: threading.Event) -> tupl
                 if decoded >= MAX_DECODED_FRAMES:
                     break
     except av.FFmpegError as exc:
+        if confined and exc.errno == errno.EACCES:  # Landlock refused a connect
+            raise StreamError("RTSP: FFmpeg tried to connect past its guard") from exc
         if time.monotonic() - progress >= 0.9 * timeout_s:  # FFmpeg says "invalid data"
             raise StreamError(f"RTSP: no data for {timeout_s:g} s") from exc
         # str(exc) may echo the URL, which carries the token: only FFmpeg's message.
@@ -158,7 +169,7 @@ async def capture_rtsp(
             stop = threading.Event()
             try:
                 frames, received = await _in_own_thread(
-                    _pull, dial, config.frames, config.read_timeout_s, stop
+                    _pull, dial, config.frames, config.read_timeout_s, stop, guard_port
                 )
             except StreamError as exc:
                 if not guard.seen:

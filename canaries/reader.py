@@ -37,6 +37,7 @@ from canaries.codes import (
     read_words,
 )
 from canaries.errors import FrameDecodeError, FrameTooLargeError
+from canaries.header import FORMATS, MODES, declared_size
 from canaries.pattern import (
     GRID,
     TENANT_TILES,
@@ -48,7 +49,10 @@ from canaries.pattern import (
 
 Array = npt.NDArray[np.float64]
 
-DEFAULT_MAX_PIXELS = 40_000_000
+# DCI 4K, the largest 4K frame (UHD and 1080p pass). A PNG, GIF or WebP is decoded at
+# full size, at most ~10 bytes a pixel on the way to luminance: under 100 MB here, where
+# the old 40 Mpx let one PNG cost 518 MB. Larger stills need a larger max_pixels.
+DEFAULT_MAX_PIXELS = 4096 * 2160
 DECODE_TARGET = 96  # decode JPEGs at the smallest DCT scale that keeps this many pixels wide
 BLANK_STD = 3.0  # luminance std under which a frame is uniform
 GLOBAL_RADIUS = 10  # a global layer within this of a canary's word votes for it (of 63)
@@ -131,8 +135,7 @@ class Reader:
         elif frame[:2] == b"\xff\xd8":
             luma, (width, height) = self._decode_jpeg(bytes(frame))
         else:
-            image, (width, height) = self._open(bytes(frame))
-            luma = _luma(image)
+            luma, (width, height) = self._decode_image(bytes(frame))
         luma, view = _trim_borders(luma)
         coefficients = analysis_basis(luma.shape[1], luma.shape[0]).project(luma)
         words = read_words(coefficients)
@@ -154,10 +157,7 @@ class Reader:
             height, width, _colour, _sub = simplejpeg.decode_jpeg_header(data)
         except ValueError as exc:
             raise FrameDecodeError(f"not a readable JPEG ({len(data)} bytes): {exc}") from exc
-        if width * height > self.max_pixels:
-            raise FrameTooLargeError(
-                f"image declares {width}x{height} pixels, over the limit of {self.max_pixels}"
-            )
+        self._check_size(width, height)
         try:
             grey = simplejpeg.decode_jpeg(
                 data,
@@ -171,23 +171,45 @@ class Reader:
             raise FrameDecodeError(f"corrupt JPEG data: {exc}") from exc
         return grey[:, :, 0].astype(np.float32), (width, height)
 
-    def _open(self, data: bytes) -> tuple[Image.Image, tuple[int, int]]:
-        try:
-            image = Image.open(io.BytesIO(data))
-        except Image.DecompressionBombError as exc:  # PIL's own header check, not an OSError
-            raise FrameTooLargeError(f"image declares too many pixels: {exc}") from exc
-        except (UnidentifiedImageError, OSError, ValueError) as exc:
-            raise FrameDecodeError(f"not an image ({len(data)} bytes)") from exc
-        width, height = image.size
+    def _decode_image(self, data: bytes) -> tuple[Array, tuple[int, int]]:
+        """PNG, GIF or WebP at full size: the header is checked before PIL sees the
+        bytes, and each full-size copy is dropped as soon as the next one exists."""
+        declared = declared_size(data)
+        if declared is not None:
+            self._check_size(*declared[1:])
+        with self._open(data) as image:
+            size = image.size
+            if image.mode == "L":
+                return _luma(image), size
+            grey = _convert(image, "L")
+        with grey:
+            return _luma(grey), size
+
+    def _check_size(self, width: int, height: int) -> None:
         if width * height > self.max_pixels:
             raise FrameTooLargeError(
                 f"image declares {width}x{height} pixels, over the limit of {self.max_pixels}"
             )
+
+    def _open(self, data: bytes) -> Image.Image:
         try:
+            image = Image.open(io.BytesIO(data), formats=FORMATS)
+        except Image.DecompressionBombError as exc:  # PIL's own header check, not an OSError
+            raise FrameTooLargeError(f"image declares too many pixels: {exc}") from exc
+        except (UnidentifiedImageError, OSError, ValueError) as exc:
+            raise FrameDecodeError(f"not an image ({len(data)} bytes)") from exc
+        try:
+            self._check_size(*image.size)  # e.g. a GIF frame larger than its screen
+            if image.mode not in MODES:
+                raise FrameDecodeError(f"unsupported {image.format} image mode {image.mode!r}")
             image.load()
         except (OSError, ValueError, SyntaxError) as exc:
+            image.close()
             raise FrameDecodeError(f"corrupt {image.format or 'image'} data: {exc}") from exc
-        return image, (width, height)
+        except FrameDecodeError:
+            image.close()
+            raise
+        return image
 
     def _distances(self, words: Packed) -> npt.NDArray[np.int64]:
         """(fleet, component) Hamming distances of the six tenant-code components."""
@@ -257,9 +279,13 @@ def _std(luma: Array) -> float:
 
 
 def _luma(image: Image.Image) -> Array:
+    grey = image if image.mode == "L" else _convert(image, "L")
+    return np.asarray(grey, dtype=np.float32)
+
+
+def _convert(image: Image.Image, mode: str) -> Image.Image:
     try:
-        grey = image if image.mode == "L" else image.convert("L")
-        return np.asarray(grey, dtype=np.float32)
+        return image.convert(mode)
     except (OSError, ValueError) as exc:
         raise FrameDecodeError(f"cannot convert image: {exc}") from exc
 

@@ -6,7 +6,7 @@ A loopback server (aiohttp, in this process) serves, per canary, a benign frame 
 canary's own, rendered now) and a hostile one of the same kind:
 
 - hls: a media playlist of one MPEG-TS segment; benign = the canary's 1280x720 frame
-  in H.264; hostile = a 56 KB MPEG-2 segment declaring 16000x16000 pixels.
+  in H.264; hostile = a 1.3 KB H.264 segment whose SPS declares 16000x16000.
 - png: a ``snapshot`` path answering image/png; benign = the canary's 1280x720 frame;
   hostile = a 6300x6300 black PNG (39.7 Mpx, just under the reader's old limit).
 
@@ -38,7 +38,7 @@ from canaries import Codebook, render
 from monitor.verdict import Verdict
 from testbed.streams import encode_video
 from tests.harness import probe_config, probing, serving
-from tests.hostile_media import black_png, mpeg2_declaring
+from tests.hostile_media import black_png, h264_ts_declaring
 
 SECRET = "bench hostile memory: deployment secret"  # noqa: S105 - a bench-only deployment
 SIZE = (1280, 720)
@@ -54,7 +54,7 @@ def media(n: int) -> dict[str, bytes]:
     book = Codebook(SECRET.encode())
     now = datetime.now(UTC)
     files: dict[str, bytes] = {}
-    hostile_ts, hostile_png = mpeg2_declaring(16_000, 16_000), black_png(6_300, 6_300)
+    hostile_ts, hostile_png = h264_ts_declaring(16_000, 16_000), black_png(6_300, 6_300)
     for i in range(n):
         frame = render(book, f"canary-{i:02d}", now, SIZE).convert("RGB")
         jpeg, png = io.BytesIO(), io.BytesIO()

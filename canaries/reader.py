@@ -8,8 +8,9 @@ compared with the whole fleet at once. Only a frame that reads as no canary take
 slow path: a search over crops and zooms of the original frame (by moving the basis,
 not by resampling pixels).
 
-Codes and the fleet guarantee live in ``canaries.codes``, the crop search in
-``canaries.align``.
+Every frame is refused on its declared size before anything is decoded (the JPEG
+header, or ``canaries.header`` for PNG, GIF and WebP). Codes and the fleet guarantee
+live in ``canaries.codes``, the crop search in ``canaries.align``.
 """
 
 from __future__ import annotations

@@ -4,7 +4,9 @@ Everything a stream server sends is untrusted. `Fetcher` dials every request thr
 the probe's router, checks each URL (the first and every redirect) against the path's
 allowed hosts *before* connecting, follows at most ``max_redirects`` and never reads
 more than a stated limit. `decode_video` decodes a bounded number of frames from an
-in-memory container with PyAV and re-encodes them as JPEG for the reader.
+in-memory container with PyAV and re-encodes them as JPEG for the reader; a frame is
+refused on its declared size before it is decoded, and a probe's frames share one
+`PixelBudget`.
 
 `capture_stream_url` takes a stream URL an integration returned (Google Home's
 ``cameraStreamAccessUrl``, Alexa's stream URI) and hands it to the matching client.
@@ -29,11 +31,13 @@ from PIL import Image
 from monitor.config import PlaylistOptions, StreamOptions
 from monitor.paths.base import Capture, CaptureFailure, Router, http_client
 
-# A larger frame is refused before any buffer for it exists: FFmpeg's decoders check
-# their max_pixels option on the declared size (the SPS, the sequence header) before
-# allocating a frame, and av.open's stream probing decodes frames before we see one.
+# A larger frame is refused on its declared size, before any buffer for it exists.
+# av.open's stream probing would decode frames (an H.264 decoder sizes its tables by
+# the SPS: 64 MB for 16000x16000): it may not decode at all, the parser still reads
+# the size. Our decoder checks max_pixels before allocating a frame (a later SPS).
 MAX_PIXELS: Final = 3840 * 2160
 DECODER_OPTIONS: Final = {"max_pixels": str(MAX_PIXELS)}
+PROBE_OPTIONS: Final = {**DECODER_OPTIONS, "skip_frame": "all"}
 MAX_DECODED_FRAMES: Final = 600  # frames decoded per container before giving up
 # All the frames of one probe, over every segment: 600 1080p frames, 150 at 4K.
 MAX_PROBE_PIXELS: Final = MAX_DECODED_FRAMES * 1920 * 1080
@@ -213,7 +217,7 @@ def decode_video(
     """
     try:
         with av.open(
-            io.BytesIO(data), mode="r", format=container_format, options=DECODER_OPTIONS
+            io.BytesIO(data), mode="r", format=container_format, options=PROBE_OPTIONS
         ) as container:
             return decode_container(container, count, budget or PixelBudget())
     except av.FFmpegError as exc:

@@ -293,7 +293,7 @@ def test_header_declaring_100_megapixels_is_refused_before_pil_opens_it(
     )
 
 
-def test_png_just_under_the_old_40_megapixel_limit_is_refused_within_100_mib(
+def test_png_just_under_the_old_40_megapixel_limit_is_refused_within_20_mib(
     tmp_path: Path,
 ) -> None:
     data = black_png(6_300, 6_300)  # 39.7 Mpx of RGB: 518 MB to read under the old limit

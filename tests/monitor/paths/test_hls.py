@@ -244,13 +244,14 @@ def test_a_small_segment_declaring_16000x16000_is_refused_by_its_declared_size(
     ],
     ids=["mpeg2-ts", "mpeg2-mp4", "h264-ts"],
 )
-def test_a_segment_declaring_16000x16000_costs_under_100_mib_to_refuse(
+def test_a_segment_declaring_16000x16000_costs_under_20_mib_to_refuse(
     tmp_path: Path, segment: Callable[[], bytes], work: tuple[str, str]
 ) -> None:
-    # A decoded 16000x16000 frame alone is 384 MB (yuv420p); probing used to make two.
+    # A decoded 16000x16000 frame alone is 384 MB (yuv420p), probing used to decode it;
+    # and an H.264 decoder sizes its tables by the SPS before any frame (64 MB here).
     growth_mib, outcome = measured(segment(), work, tmp_path)
     assert outcome.startswith("StreamError: "), outcome
-    assert growth_mib < 100
+    assert growth_mib < 20
 
 
 def test_all_segments_of_a_probe_share_one_pixel_budget() -> None:

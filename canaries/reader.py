@@ -50,10 +50,12 @@ from canaries.pattern import (
 
 Array = npt.NDArray[np.float64]
 
-# DCI 4K, the largest 4K frame (UHD and 1080p pass). A PNG, GIF or WebP is decoded at
-# full size, at most ~10 bytes a pixel on the way to luminance: under 100 MB here, where
-# the old 40 Mpx let one PNG cost 518 MB. Larger stills need a larger max_pixels.
-DEFAULT_MAX_PIXELS = 4096 * 2160
+# A JPEG is decoded at its smallest DCT scale (1/8 for any large one), so even 40 Mpx
+# costs about a megabyte; a PNG, GIF or WebP is decoded at full size, ~10 bytes a pixel
+# on the way to luminance, so it stops at DCI 4K (UHD and 1080p pass): under 100 MB,
+# where 40 Mpx let one PNG cost 518 MB.
+DEFAULT_MAX_PIXELS = 40_000_000
+FULL_DECODE_MAX_PIXELS = 4096 * 2160
 DECODE_TARGET = 96  # decode JPEGs at the smallest DCT scale that keeps this many pixels wide
 BLANK_STD = 3.0  # luminance std under which a frame is uniform
 GLOBAL_RADIUS = 10  # a global layer within this of a canary's word votes for it (of 63)
@@ -111,11 +113,17 @@ class Reader:
     """Decodes frames against the canaries of one fleet."""
 
     def __init__(
-        self, book: Codebook, fleet: Sequence[str], *, max_pixels: int = DEFAULT_MAX_PIXELS
+        self,
+        book: Codebook,
+        fleet: Sequence[str],
+        *,
+        max_pixels: int = DEFAULT_MAX_PIXELS,
+        max_full_pixels: int = FULL_DECODE_MAX_PIXELS,
     ) -> None:
         self.book = book
         self.fleet = tuple(dict.fromkeys(fleet))
-        self.max_pixels = max_pixels
+        self.max_pixels = max_pixels  # any frame
+        self.max_full_pixels = min(max_full_pixels, max_pixels)  # one decoded at full size
         words = np.zeros((len(self.fleet), COMPONENTS), dtype=np.uint64)
         for i, name in enumerate(self.fleet):
             words[i, 0] = pack(np.concatenate([[True], book.global_word(name)]))
@@ -177,7 +185,7 @@ class Reader:
         bytes, and each full-size copy is dropped as soon as the next one exists."""
         declared = declared_size(data)
         if declared is not None:
-            self._check_size(*declared[1:])
+            self._check_size(*declared[1:], limit=self.max_full_pixels)
         with self._open(data) as image:
             size = image.size
             if image.mode == "L":
@@ -186,10 +194,11 @@ class Reader:
         with grey:
             return _luma(grey), size
 
-    def _check_size(self, width: int, height: int) -> None:
-        if width * height > self.max_pixels:
+    def _check_size(self, width: int, height: int, *, limit: int | None = None) -> None:
+        limit = self.max_pixels if limit is None else limit
+        if width * height > limit:
             raise FrameTooLargeError(
-                f"image declares {width}x{height} pixels, over the limit of {self.max_pixels}"
+                f"image declares {width}x{height} pixels, over the limit of {limit}"
             )
 
     def _open(self, data: bytes) -> Image.Image:
@@ -200,7 +209,8 @@ class Reader:
         except (UnidentifiedImageError, OSError, ValueError) as exc:
             raise FrameDecodeError(f"not an image ({len(data)} bytes)") from exc
         try:
-            self._check_size(*image.size)  # e.g. a GIF frame larger than its screen
+            # e.g. a GIF frame larger than its screen
+            self._check_size(*image.size, limit=self.max_full_pixels)
             if image.mode not in MODES:
                 raise FrameDecodeError(f"unsupported {image.format} image mode {image.mode!r}")
             image.load()

@@ -23,7 +23,7 @@ from canaries import (
     VirtualCanaryCamera,
     render,
 )
-from canaries.reader import DEFAULT_MAX_PIXELS, JOINT_RADIUS
+from canaries.reader import FULL_DECODE_MAX_PIXELS, JOINT_RADIUS
 from testbed.corpus import SKIMAGE, natural_images
 from tests.hostile_media import READ_FRAME, black_png, measured
 
@@ -289,7 +289,7 @@ def test_header_declaring_100_megapixels_is_refused_before_pil_opens_it(
             reader.read(data)
     assert [str(w.message) for w in caught] == []  # PIL warns from 89 Mpx: it never looked
     assert refused.value.reason == (
-        f"image declares 10000x10000 pixels, over the limit of {DEFAULT_MAX_PIXELS}"
+        f"image declares 10000x10000 pixels, over the limit of {FULL_DECODE_MAX_PIXELS}"
     )
 
 
@@ -298,7 +298,7 @@ def test_png_just_under_the_old_40_megapixel_limit_is_refused_within_20_mib(
 ) -> None:
     data = black_png(6_300, 6_300)  # 39.7 Mpx of RGB: 518 MB to read under the old limit
     growth_mib, outcome = measured(data, READ_FRAME, tmp_path)
-    limit = DEFAULT_MAX_PIXELS
+    limit = FULL_DECODE_MAX_PIXELS
     assert outcome == (
         f"FrameTooLargeError: image declares 6300x6300 pixels, over the limit of {limit}"
     )
@@ -314,6 +314,19 @@ def test_a_4k_png_frame_reads_own_within_the_per_frame_memory_bound(
     growth_mib, outcome = measured(buffer.getvalue(), READ_OWN, tmp_path)
     assert outcome == "ok"
     assert growth_mib < PER_FRAME_MIB
+
+
+def test_a_12_megapixel_jpeg_still_reads_own_but_the_same_png_is_refused(
+    reader: Reader,
+) -> None:
+    # A JPEG is decoded at 1/8 scale, so a camera's 12 MP still stays cheap to read;
+    # only full-size decodes (PNG, GIF, WebP) stop at DCI 4K.
+    image = render(BOOK, "canary-05", AT, (4000, 3000))
+    assert reader.read(jpeg(image, quality=80)).canary == "canary-05"
+    png = io.BytesIO()
+    image.save(png, "PNG", compress_level=1)
+    with pytest.raises(FrameTooLargeError, match="over the limit of 8847360"):
+        reader.read(png.getvalue())
 
 
 @pytest.mark.parametrize("canary", ["canary-00", "canary-13"])

@@ -8,8 +8,9 @@ compared with the whole fleet at once. Only a frame that reads as no canary take
 slow path: a search over crops and zooms of the original frame (by moving the basis,
 not by resampling pixels).
 
-Codes and the fleet guarantee live in ``canaries.codes``, the crop search in
-``canaries.align``.
+Every frame is refused on its declared size before anything is decoded (the JPEG
+header, or ``canaries.header`` for PNG, GIF and WebP). Codes and the fleet guarantee
+live in ``canaries.codes``, the crop search in ``canaries.align``.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from canaries.codes import (
     read_words,
 )
 from canaries.errors import FrameDecodeError, FrameTooLargeError
+from canaries.header import FORMATS, MODES, declared_size
 from canaries.pattern import (
     GRID,
     TENANT_TILES,
@@ -48,7 +50,12 @@ from canaries.pattern import (
 
 Array = npt.NDArray[np.float64]
 
+# A JPEG is decoded at its smallest DCT scale (1/8 for any large one), so even 40 Mpx
+# costs about a megabyte; a PNG, GIF or WebP is decoded at full size, ~10 bytes a pixel
+# on the way to luminance, so it stops at DCI 4K (UHD and 1080p pass): under 100 MB,
+# where 40 Mpx let one PNG cost 518 MB.
 DEFAULT_MAX_PIXELS = 40_000_000
+FULL_DECODE_MAX_PIXELS = 4096 * 2160
 DECODE_TARGET = 96  # decode JPEGs at the smallest DCT scale that keeps this many pixels wide
 BLANK_STD = 3.0  # luminance std under which a frame is uniform
 GLOBAL_RADIUS = 10  # a global layer within this of a canary's word votes for it (of 63)
@@ -106,11 +113,17 @@ class Reader:
     """Decodes frames against the canaries of one fleet."""
 
     def __init__(
-        self, book: Codebook, fleet: Sequence[str], *, max_pixels: int = DEFAULT_MAX_PIXELS
+        self,
+        book: Codebook,
+        fleet: Sequence[str],
+        *,
+        max_pixels: int = DEFAULT_MAX_PIXELS,
+        max_full_pixels: int = FULL_DECODE_MAX_PIXELS,
     ) -> None:
         self.book = book
         self.fleet = tuple(dict.fromkeys(fleet))
-        self.max_pixels = max_pixels
+        self.max_pixels = max_pixels  # any frame
+        self.max_full_pixels = min(max_full_pixels, max_pixels)  # one decoded at full size
         words = np.zeros((len(self.fleet), COMPONENTS), dtype=np.uint64)
         for i, name in enumerate(self.fleet):
             words[i, 0] = pack(np.concatenate([[True], book.global_word(name)]))
@@ -131,8 +144,7 @@ class Reader:
         elif frame[:2] == b"\xff\xd8":
             luma, (width, height) = self._decode_jpeg(bytes(frame))
         else:
-            image, (width, height) = self._open(bytes(frame))
-            luma = _luma(image)
+            luma, (width, height) = self._decode_image(bytes(frame))
         luma, view = _trim_borders(luma)
         coefficients = analysis_basis(luma.shape[1], luma.shape[0]).project(luma)
         words = read_words(coefficients)
@@ -154,10 +166,7 @@ class Reader:
             height, width, _colour, _sub = simplejpeg.decode_jpeg_header(data)
         except ValueError as exc:
             raise FrameDecodeError(f"not a readable JPEG ({len(data)} bytes): {exc}") from exc
-        if width * height > self.max_pixels:
-            raise FrameTooLargeError(
-                f"image declares {width}x{height} pixels, over the limit of {self.max_pixels}"
-            )
+        self._check_size(width, height)
         try:
             grey = simplejpeg.decode_jpeg(
                 data,
@@ -171,23 +180,47 @@ class Reader:
             raise FrameDecodeError(f"corrupt JPEG data: {exc}") from exc
         return grey[:, :, 0].astype(np.float32), (width, height)
 
-    def _open(self, data: bytes) -> tuple[Image.Image, tuple[int, int]]:
+    def _decode_image(self, data: bytes) -> tuple[Array, tuple[int, int]]:
+        """PNG, GIF or WebP at full size: the header is checked before PIL sees the
+        bytes, and each full-size copy is dropped as soon as the next one exists."""
+        declared = declared_size(data)
+        if declared is not None:
+            self._check_size(*declared[1:], limit=self.max_full_pixels)
+        with self._open(data) as image:
+            size = image.size
+            if image.mode == "L":
+                return _luma(image), size
+            grey = _convert(image, "L")
+        with grey:
+            return _luma(grey), size
+
+    def _check_size(self, width: int, height: int, *, limit: int | None = None) -> None:
+        limit = self.max_pixels if limit is None else limit
+        if width * height > limit:
+            raise FrameTooLargeError(
+                f"image declares {width}x{height} pixels, over the limit of {limit}"
+            )
+
+    def _open(self, data: bytes) -> Image.Image:
         try:
-            image = Image.open(io.BytesIO(data))
+            image = Image.open(io.BytesIO(data), formats=FORMATS)
         except Image.DecompressionBombError as exc:  # PIL's own header check, not an OSError
             raise FrameTooLargeError(f"image declares too many pixels: {exc}") from exc
         except (UnidentifiedImageError, OSError, ValueError) as exc:
             raise FrameDecodeError(f"not an image ({len(data)} bytes)") from exc
-        width, height = image.size
-        if width * height > self.max_pixels:
-            raise FrameTooLargeError(
-                f"image declares {width}x{height} pixels, over the limit of {self.max_pixels}"
-            )
         try:
+            # e.g. a GIF frame larger than its screen
+            self._check_size(*image.size, limit=self.max_full_pixels)
+            if image.mode not in MODES:
+                raise FrameDecodeError(f"unsupported {image.format} image mode {image.mode!r}")
             image.load()
         except (OSError, ValueError, SyntaxError) as exc:
+            image.close()
             raise FrameDecodeError(f"corrupt {image.format or 'image'} data: {exc}") from exc
-        return image, (width, height)
+        except FrameDecodeError:
+            image.close()
+            raise
+        return image
 
     def _distances(self, words: Packed) -> npt.NDArray[np.int64]:
         """(fleet, component) Hamming distances of the six tenant-code components."""
@@ -257,9 +290,13 @@ def _std(luma: Array) -> float:
 
 
 def _luma(image: Image.Image) -> Array:
+    grey = image if image.mode == "L" else _convert(image, "L")
+    return np.asarray(grey, dtype=np.float32)
+
+
+def _convert(image: Image.Image, mode: str) -> Image.Image:
     try:
-        grey = image if image.mode == "L" else image.convert("L")
-        return np.asarray(grey, dtype=np.float32)
+        return image.convert(mode)
     except (OSError, ValueError) as exc:
         raise FrameDecodeError(f"cannot convert image: {exc}") from exc
 

@@ -10,6 +10,8 @@
 
 Every playlist is bounded by ``max_playlist_bytes`` and `MAX_LINES`, every segment by
 ``max_bytes``; every URI must be on an allowed host. Encrypted segments are refused.
+Every frame is bounded by its declared size, and all the segments of a probe share
+one `PixelBudget`.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from urllib.parse import urljoin
 
 from monitor.config import CanaryConfig, HlsOptions, PlaylistOptions
 from monitor.paths.base import Capture, CaptureFailure, IntegrationPath, Router
-from monitor.paths.streams import Fetcher, StreamError, decode_video
+from monitor.paths.streams import Fetcher, PixelBudget, StreamError, decode_video
 
 MAX_LINES: Final = 10_000
 MAX_LINE_CHARS: Final = 4096
@@ -95,10 +97,12 @@ async def capture_playlist(
         if playlist.init is not None:
             init = (await fetcher.get(playlist.init, config.max_bytes, "init segment")).data
         frames: list[bytes] = []
+        budget = PixelBudget()
         for uri in reversed(playlist.segments[-config.max_segments :]):
             segment = await fetcher.get(uri, config.max_bytes, "segment")
+            kind = "mp4" if init else "mpegts"
             decoded = await asyncio.to_thread(
-                decode_video, init + segment.data, config.frames, "mp4" if init else "mpegts"
+                decode_video, init + segment.data, config.frames, kind, budget
             )
             frames = decoded + frames
             if len(frames) >= config.frames:

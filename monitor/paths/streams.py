@@ -4,7 +4,9 @@ Everything a stream server sends is untrusted. `Fetcher` dials every request thr
 the probe's router, checks each URL (the first and every redirect) against the path's
 allowed hosts *before* connecting, follows at most ``max_redirects`` and never reads
 more than a stated limit. `decode_video` decodes a bounded number of frames from an
-in-memory container with PyAV and re-encodes them as JPEG for the reader.
+in-memory container with PyAV and re-encodes them as JPEG for the reader; a frame is
+refused on its declared size before it is decoded, and a probe's frames share one
+`PixelBudget`.
 
 `capture_stream_url` takes a stream URL an integration returned (Google Home's
 ``cameraStreamAccessUrl``, Alexa's stream URI) and hands it to the matching client.
@@ -29,10 +31,16 @@ from PIL import Image
 from monitor.config import PlaylistOptions, StreamOptions
 from monitor.paths.base import Capture, CaptureFailure, Router, http_client
 
-# A larger declared frame is refused before our decode loop. (FFmpeg's stream probing
-# inside av.open may decode one frame first, within FFmpeg's own 16384-pixel limits.)
+# A larger frame is refused on its declared size, before any buffer for it exists.
+# av.open's stream probing would decode frames (an H.264 decoder sizes its tables by
+# the SPS: 64 MB for 16000x16000): it may not decode at all, the parser still reads
+# the size. Our decoder checks max_pixels before allocating a frame (a later SPS).
 MAX_PIXELS: Final = 3840 * 2160
+DECODER_OPTIONS: Final = {"max_pixels": str(MAX_PIXELS)}
+PROBE_OPTIONS: Final = {**DECODER_OPTIONS, "skip_frame": "all"}
 MAX_DECODED_FRAMES: Final = 600  # frames decoded per container before giving up
+# All the frames of one probe, over every segment: 600 1080p frames, 150 at 4K.
+MAX_PROBE_PIXELS: Final = MAX_DECODED_FRAMES * 1920 * 1080
 JPEG_QUALITY: Final = 90
 HLS_TYPES: Final = ("application/vnd.apple.mpegurl", "application/x-mpegurl", "audio/mpegurl")
 MP4_TYPES: Final = ("video/mp4", "video/quicktime")
@@ -185,32 +193,59 @@ def to_jpeg(frame: av.VideoFrame) -> bytes:
     return out.getvalue()
 
 
-def decode_video(data: bytes, count: int, container_format: str) -> list[bytes]:
+class PixelBudget:
+    """The pixels one probe may still decode, over all its containers."""
+
+    def __init__(self, pixels: int = MAX_PROBE_PIXELS) -> None:
+        self.limit = self.left = pixels
+
+    def spend(self, width: int, height: int) -> None:
+        self.left -= width * height
+        if self.left < 0:
+            raise StreamError(f"probe decoded more than its budget of {self.limit} pixels")
+
+
+def decode_video(
+    data: bytes, count: int, container_format: str, budget: PixelBudget | None = None
+) -> list[bytes]:
     """The first ``count`` frames of an in-memory ``mpegts`` or ``mp4`` container, as JPEG.
 
     The format is never probed from the bytes: a probed "video" could be an HLS or
     concat playlist that makes FFmpeg open URLs of the sender's choosing. Blocking: run
-    it in a worker thread. Raises StreamError for anything undecodable.
+    it in a worker thread. Raises StreamError for anything undecodable, for a frame
+    over MAX_PIXELS (declared, so before it is decoded) and past ``budget``.
     """
     try:
-        with av.open(io.BytesIO(data), mode="r", format=container_format) as container:
-            return decode_container(container, count)
+        with av.open(
+            io.BytesIO(data), mode="r", format=container_format, options=PROBE_OPTIONS
+        ) as container:
+            return decode_container(container, count, budget or PixelBudget())
     except av.FFmpegError as exc:
         raise StreamError(f"undecodable video: {type(exc).__name__}") from exc
 
 
-def decode_container(container: av.container.InputContainer, count: int) -> list[bytes]:
+def check_frame_size(width: int, height: int) -> None:
+    if width * height > MAX_PIXELS:
+        raise StreamError(f"frame size {width}x{height} exceeds the limit of {MAX_PIXELS} pixels")
+
+
+def decode_container(
+    container: av.container.InputContainer, count: int, budget: PixelBudget
+) -> list[bytes]:
     """The first ``count`` frames of the container's first video stream, as JPEG."""
     if not container.streams.video:
         raise StreamError("no video stream")
     stream = container.streams.video[0]
     width, height = stream.codec_context.width, stream.codec_context.height
-    if width * height > MAX_PIXELS:
-        raise StreamError(f"frame size {width}x{height} exceeds the pixel limit")
+    if not width or not height:  # what FFmpeg leaves when max_pixels refused the size
+        raise StreamError(f"no frame size within the limit of {MAX_PIXELS} pixels")
+    check_frame_size(width, height)
+    # A later SPS may declare a larger frame: the decoder refuses it before allocating.
+    stream.codec_context.options = DECODER_OPTIONS
     frames: list[bytes] = []
     for decoded, frame in enumerate(container.decode(stream), start=1):
-        if frame.width * frame.height > MAX_PIXELS:
-            raise StreamError(f"frame size {frame.width}x{frame.height} exceeds the pixel limit")
+        check_frame_size(frame.width, frame.height)
+        budget.spend(frame.width, frame.height)
         frames.append(to_jpeg(frame))
         if len(frames) >= count or decoded >= MAX_DECODED_FRAMES:
             break

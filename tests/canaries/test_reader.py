@@ -9,6 +9,7 @@ import time
 import warnings
 import zlib
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from PIL import Image
@@ -22,8 +23,9 @@ from canaries import (
     VirtualCanaryCamera,
     render,
 )
-from canaries.reader import JOINT_RADIUS
+from canaries.reader import FULL_DECODE_MAX_PIXELS, JOINT_RADIUS
 from testbed.corpus import SKIMAGE, natural_images
+from tests.hostile_media import READ_FRAME, black_png, measured
 
 SECRET = b"reader tests: deployment secret"
 BOOK = Codebook(SECRET)
@@ -32,6 +34,11 @@ AT = datetime(2026, 7, 19, 13, 47, 31, 250_000, tzinfo=UTC)
 # Natural photos from scikit-image's wheel only, so the tests see the same corpus on
 # every machine (bench/identify.py adds Debian's wallpaper photographs when installed).
 PHOTOS = dict(natural_images(sources=[SKIMAGE]))
+READ_OWN = (
+    f"from canaries import Codebook, Reader\nreader = Reader(Codebook({SECRET!r}), ['canary-03'])",
+    "assert reader.read(data).canary == 'canary-03'",
+)
+PER_FRAME_MIB = 100  # what reading one frame of at most the default pixel limit may cost
 
 
 @pytest.fixture(scope="module")
@@ -236,12 +243,6 @@ def test_max_pixels_is_configurable(reader: Reader) -> None:
     assert Reader(BOOK, FLEET, max_pixels=640 * 360).read(data).canary == "canary-02"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="PIL warns (DecompressionBombWarning) for 89..179 Mpx headers before our limit "
-    "check runs; the reader should refuse quietly",
-)
 def test_png_declaring_100_megapixels_is_refused_without_a_pil_warning(reader: Reader) -> None:
     data = bytearray(bilevel_png(8, 8))
     data[16:24] = struct.pack(">II", 10_000, 10_000)
@@ -251,6 +252,81 @@ def test_png_declaring_100_megapixels_is_refused_without_a_pil_warning(reader: R
         with pytest.raises(FrameTooLargeError):
             reader.read(bytes(data))
     assert [str(w.message) for w in caught] == []
+
+
+def _declaring(data: bytes, fmt: str, width: int, height: int) -> bytes:
+    """``data`` (a small PNG, GIF or lossless WebP) with its header patched to declare
+    ``width`` x ``height``; the pixel data is left as it was."""
+    patched = bytearray(data)
+    if fmt == "PNG":
+        patched[16:24] = struct.pack(">II", width, height)
+        patched[29:33] = struct.pack(">I", zlib.crc32(bytes(patched[12:29])))
+    elif fmt == "GIF":
+        patched[6:10] = struct.pack("<HH", width, height)
+    else:  # VP8L: 14 bits of width - 1, then 14 of height - 1
+        assert patched[12:16] == b"VP8L"
+        bits = int.from_bytes(patched[21:25], "little") & ~0xFFFFFFF
+        patched[21:25] = (bits | (width - 1) | (height - 1) << 14).to_bytes(4, "little")
+    return bytes(patched)
+
+
+def _small(fmt: str) -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", (8, 8), (90, 90, 90)).save(
+        buffer, fmt, **({"lossless": True} if fmt == "WEBP" else {})
+    )
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize("fmt", ["PNG", "GIF", "WEBP"])
+def test_header_declaring_100_megapixels_is_refused_before_pil_opens_it(
+    reader: Reader, fmt: str
+) -> None:
+    data = _declaring(_small(fmt), fmt, 10_000, 10_000)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with pytest.raises(FrameTooLargeError) as refused:
+            reader.read(data)
+    assert [str(w.message) for w in caught] == []  # PIL warns from 89 Mpx: it never looked
+    assert refused.value.reason == (
+        f"image declares 10000x10000 pixels, over the limit of {FULL_DECODE_MAX_PIXELS}"
+    )
+
+
+def test_png_just_under_the_old_40_megapixel_limit_is_refused_within_20_mib(
+    tmp_path: Path,
+) -> None:
+    data = black_png(6_300, 6_300)  # 39.7 Mpx of RGB: 518 MB to read under the old limit
+    growth_mib, outcome = measured(data, READ_FRAME, tmp_path)
+    limit = FULL_DECODE_MAX_PIXELS
+    assert outcome == (
+        f"FrameTooLargeError: image declares 6300x6300 pixels, over the limit of {limit}"
+    )
+    assert growth_mib < 20
+
+
+@pytest.mark.parametrize("size", [(3840, 2160), (4096, 2160)], ids=["uhd", "dci"])
+def test_a_4k_png_frame_reads_own_within_the_per_frame_memory_bound(
+    tmp_path: Path, size: tuple[int, int]
+) -> None:
+    buffer = io.BytesIO()
+    render(BOOK, "canary-03", AT, size).convert("RGB").save(buffer, "PNG", compress_level=1)
+    growth_mib, outcome = measured(buffer.getvalue(), READ_OWN, tmp_path)
+    assert outcome == "ok"
+    assert growth_mib < PER_FRAME_MIB
+
+
+def test_a_12_megapixel_jpeg_still_reads_own_but_the_same_png_is_refused(
+    reader: Reader,
+) -> None:
+    # A JPEG is decoded at 1/8 scale, so a camera's 12 MP still stays cheap to read;
+    # only full-size decodes (PNG, GIF, WebP) stop at DCI 4K.
+    image = render(BOOK, "canary-05", AT, (4000, 3000))
+    assert reader.read(jpeg(image, quality=80)).canary == "canary-05"
+    png = io.BytesIO()
+    image.save(png, "PNG", compress_level=1)
+    with pytest.raises(FrameTooLargeError, match="over the limit of 8847360"):
+        reader.read(png.getvalue())
 
 
 @pytest.mark.parametrize("canary", ["canary-00", "canary-13"])

@@ -7,16 +7,25 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 from aiohttp import web
 
 from monitor.config import CanaryConfig, PathConfig
 from monitor.paths.hls import HlsPath, parse_playlist
-from monitor.paths.streams import StreamError
+from monitor.paths.streams import MAX_PIXELS, PixelBudget, StreamError, decode_video
 from monitor.verdict import Verdict
 from testbed.streams import encode_video
 from tests.harness import direct
+from tests.hostile_media import (
+    DECODE_MP4,
+    DECODE_TS,
+    h264_ts_declaring,
+    measured,
+    mpeg2_declaring,
+)
 from tests.monitor.paths.stream_helpers import (
     TENANTS,
     Bed,
@@ -195,6 +204,63 @@ def test_garbage_segment_is_an_undecodable_video_error() -> None:
     assert result.verdict is Verdict.ERROR
     # FFmpeg names the failure (EOFError, InvalidDataError): never a crash, never a frame.
     assert result.detail.startswith("undecodable video: "), result.detail
+
+
+HUGE_REASON = f"frame size 16000x16000 exceeds the limit of {MAX_PIXELS} pixels"
+
+
+@pytest.mark.parametrize(
+    ("build", "reason"),
+    [
+        # H.264: the SPS gives the size without decoding; MPEG-2: FFmpeg's probe refused it.
+        (h264_ts_declaring, HUGE_REASON),
+        (mpeg2_declaring, f"no frame size within the limit of {MAX_PIXELS} pixels"),
+    ],
+    ids=["h264", "mpeg2"],
+)
+def test_a_small_segment_declaring_16000x16000_is_refused_by_its_declared_size(
+    build: Callable[[int, int], bytes], reason: str
+) -> None:
+    segment = build(16_000, 16_000)
+    assert len(segment) < 56_000
+    routes = playlist_of("huge.ts")
+
+    @routes.get("/huge.ts")
+    async def huge(request: web.Request) -> web.Response:
+        return web.Response(body=segment, content_type="video/mp2t")
+
+    result = probe_hostile("hls", routes, "/live.m3u8")
+
+    assert (result.verdict, result.detail) == (Verdict.ERROR, reason)
+    assert result.duration_s < 5
+
+
+@pytest.mark.parametrize(
+    ("segment", "work"),
+    [
+        (lambda: mpeg2_declaring(16_000, 16_000), DECODE_TS),
+        (lambda: mpeg2_declaring(16_000, 16_000, "mp4"), DECODE_MP4),
+        (lambda: h264_ts_declaring(16_000, 16_000), DECODE_TS),
+    ],
+    ids=["mpeg2-ts", "mpeg2-mp4", "h264-ts"],
+)
+def test_a_segment_declaring_16000x16000_costs_under_20_mib_to_refuse(
+    tmp_path: Path, segment: Callable[[], bytes], work: tuple[str, str]
+) -> None:
+    # A decoded 16000x16000 frame alone is 384 MB (yuv420p), probing used to decode it;
+    # and an H.264 decoder sizes its tables by the SPS before any frame (64 MB here).
+    growth_mib, outcome = measured(segment(), work, tmp_path)
+    assert outcome.startswith("StreamError: "), outcome
+    assert growth_mib < 20
+
+
+def test_all_segments_of_a_probe_share_one_pixel_budget() -> None:
+    segment = encode_video([grey_jpeg((64, 32))] * 4, 25, "mpegts")
+    budget = PixelBudget(64 * 32 * 6)
+    assert len(decode_video(segment, 4, "mpegts", budget)) == 4
+    with pytest.raises(StreamError) as caught:
+        decode_video(segment, 4, "mpegts", budget)
+    assert caught.value.reason == f"probe decoded more than its budget of {64 * 32 * 6} pixels"
 
 
 def test_playlist_that_stalls_forever_ends_at_the_probe_deadline() -> None:

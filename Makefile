@@ -62,7 +62,7 @@ bench: $(VENV)/.dev
 	$(BIN)/python bench/recording.py
 	$(BIN)/python bench/history.py --rows 1000000
 	$(BIN)/python bench/cli_startup.py
-	$(BIN)/python bench/hostile_memory.py
+	PYTHONPATH=. $(BIN)/python bench/hostile_memory.py  # it shares tests/hostile_media.py
 
 # Every fire drill on the full path x profile matrix (each one exits 1 if it fails).
 DRILLS := clean xiaomi-2020 wyze-2024 eufy-2021 stale-cache

@@ -37,6 +37,18 @@ class IncidentView:
     silhouette: str | None = None  # shade characters, see alerts.evidence
 
 
+def escape(text: str) -> str:
+    """``text`` as Slack shows it literally in mrkdwn (and a message's ``text``).
+
+    Slack parses ``&``, ``<`` and ``>`` as control characters (``<!channel>``,
+    ``<@U…>``, ``<url|label>``) and decodes only these three entities, so exactly these
+    are replaced: https://api.slack.com/reference/surfaces/formatting#escaping
+    Use it on every piece of text a person typed or a remote cloud sent, never on the
+    mrkdwn we compose on purpose (bold, code spans, our own links).
+    """
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
 def _when(moment: datetime) -> str:
     return f"{moment:%Y-%m-%d %H:%M:%S} UTC"
 

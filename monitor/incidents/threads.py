@@ -9,11 +9,12 @@ warning, a probe-health note) go out at most once per ``warning_every_s`` per sc
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from alerts.blocks import IncidentView, approve_message, incident_message, text_message
+from alerts.blocks import IncidentView, approve_message, escape, incident_message, text_message
 from alerts.evidence import EvidenceRecord, silhouette_text
 from monitor.config import SlackConfig
 from monitor.killswitch.machine import KillSwitchService, Transition
@@ -21,6 +22,8 @@ from monitor.store import Incident
 from monitor.store.incidents import IncidentStore, Tx
 
 log = logging.getLogger(__name__)
+# A Slack user id, as our buttons report the presser: U or W, then capitals and digits.
+_SLACK_USER_ID = re.compile(r"[UW][A-Z0-9]{2,}")
 
 
 class Threads:
@@ -116,7 +119,7 @@ class Threads:
         text = (
             f":rotating_light: kill switch `{transition.path}` {verb} "
             f"{transition.from_state} → *{transition.to_state}* "
-            f"(by {_who(transition.actor)}): {transition.reason}"
+            f"(by {_who(transition.actor)}): {escape(transition.reason)}"
         )
         if transition.dry_run:
             text = f"[dry run] {text}"
@@ -178,4 +181,6 @@ class Threads:
 
 
 def _who(actor: str) -> str:
-    return actor if actor == "policy" or not actor.startswith("U") else f"<@{actor}>"
+    """A Slack user id (a press of our button) as a mention; any other actor (a login,
+    ``--actor`` typed at the CLI, ``policy``) as the text it is."""
+    return f"<@{actor}>" if _SLACK_USER_ID.fullmatch(actor) else escape(actor)

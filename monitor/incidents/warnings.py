@@ -14,6 +14,7 @@ from collections import Counter
 from collections.abc import Callable
 from datetime import datetime
 
+from alerts.blocks import escape
 from monitor.config import IncidentsConfig
 from monitor.incidents.threads import Threads
 from monitor.killswitch.machine import KillSwitchService
@@ -55,7 +56,7 @@ class Warnings:
             self._threads.health_channel,
             f"inconclusive:{result.path}",
             f":grey_question: inconclusive probe on `{result.path}/{result.profile}` "
-            f"({result.canary}): {result.detail}. The prober, not the path, failed; "
+            f"({result.canary}): {escape(result.detail)}. The prober, not the path, failed; "
             "leaks are still checked on every other probe.",
         )
 

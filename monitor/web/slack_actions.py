@@ -4,7 +4,8 @@ Every request is checked against Slack's signature (``v0=`` HMAC-SHA256 of
 ``v0:{timestamp}:{body}`` with the signing secret; older than 5 minutes is a replay),
 acknowledged at once (Slack wants an answer within 3 s) and acted on in a task.
 Each press is handled once (its action_ts is recorded), only on-call users may trip,
-request a re-enable or approve one, and every outcome is a reply in the thread.
+request a re-enable or approve one (anyone may acknowledge or silence), and every
+outcome is a reply in the thread.
 https://api.slack.com/authentication/verifying-requests-from-slack
 https://api.slack.com/interactivity/handling#acknowledgment_response
 """
@@ -23,7 +24,7 @@ from urllib.parse import parse_qs
 from aiohttp import web
 from slack_sdk.signature import Clock, SignatureVerifier
 
-from alerts.blocks import ACK, APPROVE, REENABLE, SILENCE, TRIP
+from alerts.blocks import ACK, APPROVE, REENABLE, SILENCE, TRIP, escape
 from monitor.errors import CamcanaryError
 from monitor.incidents import IncidentEngine
 from monitor.killswitch.machine import KillSwitchService
@@ -31,6 +32,9 @@ from monitor.store.incidents import first_press
 
 log = logging.getLogger(__name__)
 MAX_BODY_BYTES: Final = 64 * 1024
+# Acknowledge and Silence are open to anyone in the channel, on purpose: neither touches
+# the kill switch or stops a leak from paging, and both are announced with the presser's
+# name. Reasons and accepted risk: docs/service.md, "Slack".
 ONCALL_ONLY: Final = frozenset({TRIP, REENABLE, APPROVE})
 
 
@@ -149,10 +153,11 @@ class SlackActions:
                 transition = await self._kill_switches.approve(press.path, actor=press.user)
                 engine.announce(transition, press.incident_id)
         except CamcanaryError as exc:  # refused transition, backend down: say so
+            error = escape(str(exc))  # may quote a backend's answer
             engine.reply(
                 press.incident_id,
                 f"refused:{press.key}",
-                f":warning: {press.action} by {who} on `{press.path}` was refused: {exc}",
+                f":warning: {press.action} by {who} on `{press.path}` was refused: {error}",
             )
 
     def _first_time(self, press: Press) -> bool:

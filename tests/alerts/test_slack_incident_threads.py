@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
+from alerts.blocks import escape
 from alerts.evidence import EvidenceVault
 from alerts.outbox import UPDATE, OutboxSender, update_parent, utcnow
 from alerts.tables import evidence, outbox
@@ -432,3 +433,37 @@ def test_an_edit_replaced_while_the_sender_picks_it_up_is_sent_as_the_newest_sta
 
     assert edits == ["the newest state"]
     assert pending == 0
+
+
+def test_a_cloud_supplied_detail_reaches_slack_escaped(sqlite_url: str) -> None:
+    # A probe's detail can quote what the remote cloud answered: never a ping or a link.
+    async def scenario() -> FakeSlack:
+        async with slack_and_store(sqlite_url) as (fake, store):
+            failed = clean("3g", verdict=Verdict.ERROR)
+            hostile = {
+                "detail": "HTTP 502: <!channel> <https://evil.example|ok>",
+                "prober_fault": True,
+            }
+            await engine(store, fake).handle(type(failed)(**{**failed.__dict__, **hostile}))
+            await drain(sender(store, fake))
+            return fake
+
+    [note] = asyncio.run(scenario()).posted(thread=False)
+
+    assert "(nursery): HTTP 502: &lt;!channel&gt; &lt;https://evil.example|ok&gt;." in (
+        note.text or ""
+    )
+    assert "<!channel>" not in json.dumps(note.blocks)
+
+
+@pytest.mark.parametrize(
+    ("typed", "shown"),
+    [
+        ("<!channel>", "&lt;!channel&gt;"),
+        ("a & b > c", "a &amp; b &gt; c"),
+        ("&lt; already", "&amp;lt; already"),  # shown as typed, not decoded
+        ("*bold* `code`", "*bold* `code`"),  # only the three control characters
+    ],
+)
+def test_escape_replaces_only_slacks_three_control_characters(typed: str, shown: str) -> None:
+    assert escape(typed) == shown

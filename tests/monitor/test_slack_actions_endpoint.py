@@ -21,6 +21,7 @@ import pytest
 
 from alerts.blocks import ACK, APPROVE, REENABLE, SILENCE, TRIP
 from monitor.config import IncidentsConfig
+from monitor.errors import CamcanaryError
 from monitor.incidents import IncidentEngine
 from monitor.killswitch import RecordKillSwitch
 from monitor.killswitch.machine import KillSwitchService
@@ -362,3 +363,51 @@ def test_a_trip_through_the_json_api_is_announced_in_the_incident_thread(
     assert replies == [
         ":rotating_light: kill switch `app` went armed → *tripped* (by olga): contain incident 1"
     ]
+
+
+def test_a_reason_typed_into_the_api_reaches_the_thread_escaped(sqlite_url: str) -> None:
+    # Slack parses <, > and & in mrkdwn: typed text must not ping @channel or show a
+    # link whose label lies about where it goes.
+    async def scenario() -> list[Any]:
+        async with rig(sqlite_url) as r:
+            token = Accounts(r.store.engine).add_user("olga", "operator", datetime.now(UTC))
+            await r.engine.handle(leak(path="app"))
+            async with r.http.post(
+                r.url + "/api/v1/killswitches/app/trip",
+                json={"reason": "<!channel> see <https://evil.example|https://status.example>"},
+                headers={"Authorization": f"Bearer {token}"},
+            ) as response:
+                assert response.status == 200, await response.text()
+            await r.settle()
+            return r.fake.posted(thread=True)
+
+    [reply] = asyncio.run(scenario())
+
+    assert reply.text == (
+        ":rotating_light: kill switch `app` went armed → *tripped* (by olga): "
+        "&lt;!channel&gt; see &lt;https://evil.example|https://status.example&gt;"
+    )
+    blocks = json.dumps(reply.blocks)
+    assert "<!channel>" not in blocks
+    assert "<https://evil" not in blocks
+    assert "&lt;!channel&gt;" in blocks
+
+
+def test_a_refusal_quotes_the_error_escaped(sqlite_url: str) -> None:
+    async def scenario() -> list[str]:
+        async with rig(sqlite_url) as r:
+            await r.engine.handle(leak(path="app"))
+
+            async def refuse(*_args: Any, **_kwargs: Any) -> Any:
+                raise CamcanaryError("backend said <!here> <https://evil.example|retry>")
+
+            r.switches.trip = refuse  # type: ignore[method-assign]
+            await r.post(press(TRIP, ONCALL[0], path="app"))
+            await r.settle()
+            return r.replies()
+
+    [reply] = asyncio.run(scenario())
+
+    assert reply.endswith(
+        "was refused: backend said &lt;!here&gt; &lt;https://evil.example|retry&gt;"
+    )

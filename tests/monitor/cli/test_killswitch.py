@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from pathlib import Path
 
 import pytest
@@ -176,3 +177,63 @@ def test_without_slack_the_cli_announces_nothing(config_file: Path) -> None:
     tripped = cli(config_file, "trip", "app", "--reason", "drill")
 
     assert (tripped.exit_code, tripped.stderr) == (0, "")
+
+
+HOSTILE = "<!channel> see <https://evil.example|status page> & <@U0BOSS>"
+HOSTILE_ESCAPED = (
+    "&lt;!channel&gt; see &lt;https://evil.example|status page&gt; &amp; &lt;@U0BOSS&gt;"
+)
+
+
+def test_a_typed_reason_and_actor_reach_slack_escaped_never_as_a_ping_or_a_link(
+    tmp_path: Path,
+) -> None:
+    # What an operator types is shown in Slack as typed: no @channel, no disguised link.
+    url = f"sqlite:///{tmp_path / 'camcanary.db'}"
+    config_file = tmp_path / "camcanary.yaml"
+    config_file.write_text(
+        yaml.safe_dump(
+            {
+                "deployment": {"secret": "cli kill switch secret"},
+                "canaries": [c.model_dump(mode="json") | {"token": "t"} for c in CANARIES],
+                "paths": [p.model_dump(mode="json", exclude_defaults=True) for p in PATHS],
+                "store": {"url": url},
+                "killswitch": {"kind": "record"},
+                "slack": {"channel": CHANNEL, "min_interval_s": 0},
+            }
+        )
+    )
+
+    async def scenario() -> list[str]:
+        store = open_store(url)
+        try:
+            async with FakeSlack() as fake:
+                await engine(store, fake).handle(leak(path="app"))
+                env = {
+                    "USER": "alice",
+                    "SLACK_BOT_TOKEN": fake.token,
+                    "CAMCANARY_SLACK_API_URL": fake.url,
+                }
+                args = ["killswitch", "trip", "app", "--reason", HOSTILE]
+                args += ["--actor", "U<!here>", "--config", str(config_file)]
+                result = await asyncio.to_thread(CliRunner().invoke, main, args, env=env)
+                assert result.exit_code == 0, result.output
+                await drain(sender(store, fake))
+                return [
+                    text
+                    for c in fake.posted(thread=True)
+                    for text in (c.text or "", json.dumps(c.blocks))
+                ]
+        finally:
+            store.close()
+
+    [text, blocks] = asyncio.run(scenario())
+
+    assert text == (
+        ":rotating_light: kill switch `app` went armed → *tripped* "
+        f"(by U&lt;!here&gt;): {HOSTILE_ESCAPED}"
+    )
+    for sent in (text, blocks):
+        assert "<!" not in sent
+        assert "<http" not in sent
+        assert "<@" not in sent

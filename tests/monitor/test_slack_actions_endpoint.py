@@ -411,3 +411,33 @@ def test_a_refusal_quotes_the_error_escaped(sqlite_url: str) -> None:
     assert reply.endswith(
         "was refused: backend said &lt;!here&gt; &lt;https://evil.example|retry&gt;"
     )
+
+
+def test_a_reason_typed_into_the_dashboard_form_reaches_the_thread_escaped(
+    sqlite_url: str,
+) -> None:
+    async def scenario() -> str:
+        async with (
+            rig(sqlite_url) as r,
+            aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as browser,
+        ):
+            token = Accounts(r.store.engine).add_user("olga", "operator", datetime.now(UTC))
+            await r.engine.handle(leak(path="app"))
+
+            async def form(action: str, **fields: str) -> int:
+                async with browser.get(r.url + "/login/csrf") as response:
+                    csrf = (await response.json())["csrf_token"]
+                data = {"csrf_token": csrf, **fields}
+                async with browser.post(r.url + action, data=data, allow_redirects=False) as sent:
+                    return sent.status
+
+            assert await form("/login", name="olga", token=token, next="/") == 302
+            reason = "<!here> <https://evil.example|status page>"
+            assert await form("/paths/app/killswitch/trip", reason=reason) == 303
+            await r.settle()
+            [reply] = r.replies()
+            return reply
+
+    assert asyncio.run(scenario()).endswith(
+        "(by olga): &lt;!here&gt; &lt;https://evil.example|status page&gt;"
+    )

@@ -127,9 +127,8 @@ def test_status_lists_every_path_with_state_actor_reason_and_pending_request(
     assert hub.endswith("incident #7 [re-enable requested by alice, awaiting approval]")
 
 
-def test_a_change_from_the_cli_is_announced_in_the_open_incident_thread(tmp_path: Path) -> None:
-    # On-call sees a change made from a terminal as one made from Slack or the
-    # dashboard: a reply in the path's open incident thread, through the outbox.
+def slack_config_file(tmp_path: Path) -> tuple[str, Path]:
+    """A config with Slack on and its store's URL, for the announcement tests."""
     url = f"sqlite:///{tmp_path / 'camcanary.db'}"
     config_file = tmp_path / "camcanary.yaml"
     config_file.write_text(
@@ -144,6 +143,13 @@ def test_a_change_from_the_cli_is_announced_in_the_open_incident_thread(tmp_path
             }
         )
     )
+    return url, config_file
+
+
+def test_a_change_from_the_cli_is_announced_in_the_open_incident_thread(tmp_path: Path) -> None:
+    # On-call sees a change made from a terminal as one made from Slack or the
+    # dashboard: a reply in the path's open incident thread, through the outbox.
+    url, config_file = slack_config_file(tmp_path)
 
     async def scenario() -> tuple[Result, list[str]]:
         store = open_store(url)
@@ -189,20 +195,7 @@ def test_a_typed_reason_and_actor_reach_slack_escaped_never_as_a_ping_or_a_link(
     tmp_path: Path,
 ) -> None:
     # What an operator types is shown in Slack as typed: no @channel, no disguised link.
-    url = f"sqlite:///{tmp_path / 'camcanary.db'}"
-    config_file = tmp_path / "camcanary.yaml"
-    config_file.write_text(
-        yaml.safe_dump(
-            {
-                "deployment": {"secret": "cli kill switch secret"},
-                "canaries": [c.model_dump(mode="json") | {"token": "t"} for c in CANARIES],
-                "paths": [p.model_dump(mode="json", exclude_defaults=True) for p in PATHS],
-                "store": {"url": url},
-                "killswitch": {"kind": "record"},
-                "slack": {"channel": CHANNEL, "min_interval_s": 0},
-            }
-        )
-    )
+    url, config_file = slack_config_file(tmp_path)
 
     async def scenario() -> list[str]:
         store = open_store(url)

@@ -1,9 +1,16 @@
 """The evidence vault: a leaked frame is somebody's private image.
 
-It is kept only encrypted (AES-256-GCM, the key from the environment, the row id's
-context bound in as associated data), only for ``retention`` unless an open
-incident still holds it, and nothing of it leaves except its SHA-256, its size and a
-silhouette: 8x5 grayscale blocks, too coarse to show a person or a room.
+It is kept only encrypted (AES-256-GCM, the key from the environment), only for
+``retention`` unless an open incident still holds it, and nothing of it leaves except
+its SHA-256, its size and a silhouette: 8x5 grayscale blocks, too coarse to show a
+person or a room.
+
+The associated data names the row's evidence id and incident id (`bound_aad`), so a
+ciphertext copied into another row, or a row moved to another incident, does not
+open: the clear-view audit says which frame an operator saw, and it must be that
+one. Rows sealed before migration ``0009`` (``seal`` 1) used one constant for every
+row; they still open with it, and only they, until their retention ends. A decrypted
+frame must also match the row's SHA-256, the digest that audit records.
 """
 
 from __future__ import annotations
@@ -25,7 +32,8 @@ from alerts.tables import evidence
 
 log = logging.getLogger(__name__)
 SILHOUETTE_SIZE = (8, 5)
-_AAD = b"camcanary evidence v1"
+LEGACY_AAD = b"camcanary evidence v1"  # ``seal`` 1: the same for every row
+BOUND = 2  # ``seal`` 2: `bound_aad`
 
 
 class EvidenceError(Exception):
@@ -42,6 +50,12 @@ class EvidenceRecord:
     size: int
     silhouette: list[list[int]] | None
     expires_at: datetime
+
+
+def bound_aad(evidence_id: int, incident_id: int | None) -> bytes:
+    """The associated data of a ``seal`` 2 row: its evidence id and incident id."""
+    incident = "none" if incident_id is None else str(incident_id)
+    return f"camcanary evidence v2 id={evidence_id} incident={incident}".encode()
 
 
 def silhouette(frame: bytes) -> list[list[int]] | None:
@@ -82,7 +96,6 @@ class EvidenceVault:
         digest = hashlib.sha256(frame).hexdigest()
         shape = silhouette(frame)
         nonce = os.urandom(12)
-        sealed = self._aead.encrypt(nonce, frame, _AAD) if self._aead is not None else b""
         expires = now + self.retention
         row_id = conn.execute(
             sa.insert(evidence)
@@ -91,13 +104,19 @@ class EvidenceVault:
                 sha256=digest,
                 size=len(frame),
                 nonce=nonce,
-                ciphertext=sealed,
+                ciphertext=b"",
+                seal=BOUND,
                 silhouette=shape,
                 created_at=now,
                 expires_at=expires,
             )
             .returning(evidence.c.id)
         ).scalar_one()
+        if self._aead is not None:  # the id exists only now: seal in the same transaction
+            sealed = self._aead.encrypt(nonce, frame, bound_aad(row_id, incident_id))
+            conn.execute(
+                sa.update(evidence).where(evidence.c.id == row_id).values(ciphertext=sealed)
+            )
         return EvidenceRecord(row_id, incident_id, digest, len(frame), shape, expires)
 
     def open(self, conn: sa.Connection, evidence_id: int) -> bytes:
@@ -105,10 +124,20 @@ class EvidenceVault:
         row = conn.execute(sa.select(evidence).where(evidence.c.id == evidence_id)).one_or_none()
         if row is None or self._aead is None or not row.ciphertext:
             raise EvidenceError(f"no readable evidence #{evidence_id}")
-        try:
-            return self._aead.decrypt(row.nonce, row.ciphertext, _AAD)
-        except InvalidTag as exc:
-            raise EvidenceError(f"evidence #{evidence_id} does not open with this key") from exc
+        accepted = [bound_aad(row.id, row.incident_id)]
+        if row.seal != BOUND:
+            accepted.append(LEGACY_AAD)
+        for aad in accepted:
+            try:
+                frame = self._aead.decrypt(row.nonce, row.ciphertext, aad)
+            except InvalidTag:
+                continue
+            if hashlib.sha256(frame).hexdigest() != row.sha256:
+                break
+            return frame
+        raise EvidenceError(
+            f"evidence #{evidence_id} does not open: another key, or sealed for another row"
+        )
 
     def purge(self, conn: sa.Connection, now: datetime, held: Collection[int]) -> int:
         """Delete expired evidence not held by an open incident (ids in ``held``)."""

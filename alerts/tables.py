@@ -1,6 +1,6 @@
 """The alerting tables (SQLAlchemy Core): outbox, Slack threads, actions, silences,
-evidence. Created by the monitor's Alembic migrations ``0003`` and ``0007``; kept here
-so that ``alerts`` owns its schema and imports nothing else of camcanary's.
+evidence. Created by the monitor's Alembic migrations ``0003``, ``0007`` and ``0009``;
+kept here so that ``alerts`` owns its schema and imports nothing else of camcanary's.
 
     alert_outbox    one row per Slack message to deliver; ``key`` is its idempotency key
     alert_threads   one row per incident reported to Slack: where its parent message
@@ -97,6 +97,8 @@ evidence = sa.Table(
     sa.Column("size", sa.Integer, nullable=False),
     sa.Column("nonce", sa.LargeBinary, nullable=False),
     sa.Column("ciphertext", sa.LargeBinary, nullable=False),
+    # How the frame is sealed (``alerts.evidence``): 1 legacy, 2 bound to the row.
+    sa.Column("seal", sa.SmallInteger, nullable=False),
     sa.Column("silhouette", sa.JSON, nullable=True),
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("expires_at", UTCDateTime, nullable=False),

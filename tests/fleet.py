@@ -19,10 +19,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 import pytest
+from alembic import command
+from alembic.config import Config as AlembicConfig
 
 from monitor.config import CanaryConfig, PathConfig
 from monitor.results import ProbeResult
-from monitor.store import Store
+from monitor.store import MIGRATIONS, Store
 from monitor.verdict import Verdict
 
 T0 = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
@@ -79,6 +81,16 @@ def registered_store(
         yield store
     finally:
         store.close()
+
+
+def alembic(store: Store, verb: str, revision: str) -> None:
+    """``alembic <verb> <revision>`` (``upgrade``, ``downgrade``) on the store's database,
+    for the tests of one migration."""
+    config = AlembicConfig()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    with store.engine.begin() as conn:
+        config.attributes["connection"] = conn
+        getattr(command, verb)(config, revision)
 
 
 def store_fixture(

@@ -10,13 +10,11 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from alembic import command
-from alembic.config import Config as AlembicConfig
 from sqlalchemy.dialects import postgresql, sqlite
 
-from monitor.store import MIGRATIONS, Store
+from monitor.store import Store
 from monitor.store.evidence_views import StoredEvidence, record_view
-from tests.fleet import canaries, snapshot_paths, store_fixture
+from tests.fleet import alembic, canaries, snapshot_paths, store_fixture
 
 APPEND_ONLY = ("kill_switch_audit", "evidence_views")
 T0 = datetime(2026, 12, 4, 10, 0, tzinfo=UTC)
@@ -109,14 +107,6 @@ def test_sqlite_refuses_replace_even_with_recursive_triggers_off(sqlite_url: str
             attempt(store, "kill_switch_audit", FORGERIES["sqlite"]["INSERT OR REPLACE"])
     finally:
         store.close()
-
-
-def alembic(store: Store, verb: str, revision: str) -> None:
-    config = AlembicConfig()
-    config.set_main_option("script_location", str(MIGRATIONS))
-    with store.engine.begin() as conn:
-        config.attributes["connection"] = conn
-        getattr(command, verb)(config, revision)
 
 
 def test_downgrade_drops_only_the_new_triggers(store: Store) -> None:

@@ -10,12 +10,11 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from alembic import command
-from alembic.config import Config as AlembicConfig
 
 from monitor.config import CanaryConfig, PathConfig
-from monitor.store import MIGRATIONS, Store
+from monitor.store import Store
 from monitor.store.models import UTCDateTime
+from tests.fleet import alembic
 
 CANARIES = (CanaryConfig(name="lobby", camera_id="cam-lobby", token="t-lobby"),)
 PATHS = (PathConfig(name="hub", kind="snapshot", url="http://cloud.test/hub/{camera_id}"),)
@@ -75,14 +74,6 @@ def store(db_url: str) -> Iterator[Store]:
         yield store
     finally:
         store.close()
-
-
-def alembic(store: Store, verb: str, revision: str) -> None:
-    config = AlembicConfig()
-    config.set_main_option("script_location", str(MIGRATIONS))
-    with store.engine.begin() as conn:
-        config.attributes["connection"] = conn
-        getattr(command, verb)(config, revision)
 
 
 def incident(incident_id: int, status: str = "open") -> dict[str, Any]:

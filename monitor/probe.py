@@ -89,6 +89,7 @@ class Prober:
             age_s=outcome.age_s,
             status=outcome.status,
             bytes_received=outcome.bytes_received,
+            bytes_decoded=outcome.bytes_decoded,
             detail=outcome.detail,
             frame=outcome.frame if outcome.verdict.is_leak else None,
             prober_fault=outcome.prober_fault,
@@ -111,6 +112,7 @@ class Prober:
                 Verdict.ERROR,
                 status=capture.status,
                 bytes_received=capture.bytes_received,
+                bytes_decoded=capture.bytes_decoded,
                 detail=capture.reason,
             )
         if not capture.frames:
@@ -118,6 +120,7 @@ class Prober:
                 Verdict.ERROR,
                 status=capture.status,
                 bytes_received=capture.bytes_received,
+                bytes_decoded=capture.bytes_decoded,
                 detail="no frame returned",
             )
         index, judgement = await asyncio.to_thread(
@@ -138,6 +141,7 @@ class Prober:
             age_s=judgement.age_s,
             status=capture.status,
             bytes_received=capture.bytes_received,
+            bytes_decoded=capture.bytes_decoded,
             detail=detail,
             frame=capture.frames[index],
         )
@@ -164,6 +168,7 @@ class _Outcome:
     age_s: float | None = None
     status: int | None = None
     bytes_received: int = 0
+    bytes_decoded: int | None = None
     detail: str = ""
     frame: bytes | None = field(default=None, repr=False)
     prober_fault: bool = False

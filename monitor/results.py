@@ -20,7 +20,8 @@ class ProbeResult:
     distance: int | None = None
     age_s: float | None = None
     status: int | None = None  # HTTP status, where there was one
-    bytes_received: int = 0
+    bytes_received: int = 0  # off the wire
+    bytes_decoded: int | None = None  # after Content-Encoding; None: the same as received
     detail: str = ""  # the reason for an error, what was read otherwise
     # The error is the prober's own (its impairment route, an internal failure), not the
     # path's: inconclusive, it says nothing about the integration and never pages.

@@ -62,9 +62,12 @@ class AlexaPath(IntegrationPath):
         }
         try:
             answer, used = await post_json(self.config, router, url, directive)
+        except ResponseError as exc:
+            return exc.failure()
+        try:
             stream_url = stream_of(answer, canary.camera_id)
         except ResponseError as exc:
-            return CaptureFailure(exc.reason, exc.status, exc.bytes_received)
+            return exc.failure(used)
         return await capture_returned_url(stream_url, used, self.config, router)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import ssl
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import ClassVar
 
 import httpx
@@ -43,8 +43,11 @@ class Capture:
 
     frames: tuple[bytes, ...]
     status: int | None
-    bytes_received: int
+    bytes_received: int  # off the wire
     content_type: str | None = None
+    # After Content-Encoding; None: as received. Not part of equality: two captures of
+    # the same frames and wire bytes are the same capture.
+    bytes_decoded: int | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
@@ -54,6 +57,7 @@ class CaptureFailure:
     reason: str
     status: int | None = None
     bytes_received: int = 0
+    bytes_decoded: int | None = field(default=None, compare=False)
 
 
 class IntegrationPath(ABC):

@@ -23,6 +23,7 @@ import httpx
 
 from monitor.config import CanaryConfig, GoogleHomeOptions, IndexOptions, PlaylistOptions
 from monitor.paths.base import Capture, CaptureFailure, IntegrationPath, Router, http_client
+from monitor.paths.bodies import ACCEPT_ENCODING, BodyError, ByteCount, read_body
 from monitor.paths.streams import capture_stream_url, default_port
 
 SUPPORTED_PROTOCOLS: Final = ("hls", "progressive_mp4")  # what a Cast receiver plays
@@ -32,11 +33,24 @@ GET_STREAM: Final = "action.devices.commands.GetCameraStream"
 class ResponseError(Exception):
     """An integration's answer gave no stream; ``reason`` is short and safe to log."""
 
-    def __init__(self, reason: str, status: int | None = None, bytes_received: int = 0) -> None:
+    def __init__(
+        self,
+        reason: str,
+        status: int | None = None,
+        bytes_received: int = 0,
+        bytes_decoded: int | None = None,
+    ) -> None:
         super().__init__(reason)
         self.reason = reason
         self.status = status
         self.bytes_received = bytes_received
+        self.bytes_decoded = bytes_decoded
+
+    def failure(self, answer: ByteCount | None = None) -> CaptureFailure:
+        """The CaptureFailure; ``answer``: the bytes of the answer that gave this error."""
+        if answer is not None:
+            return CaptureFailure(self.reason, self.status, answer.wire, answer.decoded)
+        return CaptureFailure(self.reason, self.status, self.bytes_received, self.bytes_decoded)
 
 
 async def post_json(
@@ -45,8 +59,8 @@ async def post_json(
     url: str,
     body: dict[str, Any],
     headers: dict[str, str] | None = None,
-) -> tuple[dict[str, Any], int]:
-    """POST ``body`` through ``router``; the JSON object answered (200 only) and its size."""
+) -> tuple[dict[str, Any], ByteCount]:
+    """POST ``body`` through ``router``; the JSON object answered (200 only) and its bytes."""
     parts = urlsplit(url)
     host = parts.hostname or ""
     proxy_host, proxy_port = await router(host, parts.port or default_port(parts.scheme))
@@ -56,34 +70,30 @@ async def post_json(
         "Host": parts.netloc,
         "Content-Type": "application/json",
         "Accept": "application/json",
-        "Accept-Encoding": "identity",
+        "Accept-Encoding": ACCEPT_ENCODING,
     }
-    limit = config.max_playlist_bytes
-    raw = bytearray()
+    count = ByteCount()
     async with http_client(config) as client:
         try:
             async with client.stream(
                 "POST", dial, content=json.dumps(body).encode(), headers=send,
                 extensions={"sni_hostname": host},
             ) as response:  # fmt: skip
-                async for chunk in response.aiter_raw():
-                    raw += chunk
-                    if len(raw) > limit:
-                        raise ResponseError(
-                            f"answer exceeds {limit} bytes", response.status_code, len(raw)
-                        )
+                status = response.status_code
+                raw = await read_body(response, config.max_playlist_bytes, count, "answer")
+        except BodyError as exc:
+            raise ResponseError(str(exc), status, count.wire, count.decoded) from None
         except httpx.HTTPError as exc:
             raise ResponseError(f"{type(exc).__name__}: {exc}".rstrip(": ")[:200]) from exc
-    status = response.status_code
     if status != 200:
-        raise ResponseError(f"HTTP {status}", status, len(raw))
+        raise ResponseError(f"HTTP {status}", status, count.wire, count.decoded)
     try:
         answer = json.loads(raw)
     except (ValueError, RecursionError):
-        raise ResponseError("answer is not valid JSON", status, len(raw)) from None
+        raise ResponseError("answer is not valid JSON", status, count.wire) from None
     if not isinstance(answer, dict):
-        raise ResponseError("answer is not a JSON object", status, len(raw))
-    return answer, len(raw)
+        raise ResponseError("answer is not a JSON object", status, count.wire)
+    return answer, count
 
 
 def dig(document: Any, *keys: str | int) -> Any:
@@ -99,15 +109,16 @@ def dig(document: Any, *keys: str | int) -> Any:
 
 
 async def capture_returned_url(
-    url: str, used: int, config: PlaylistOptions, router: Router
+    url: str, used: ByteCount, config: PlaylistOptions, router: Router
 ) -> Capture | CaptureFailure:
     """`capture_stream_url`, counting the ``used`` bytes of the integration's answer."""
     result = await capture_stream_url(url, config, router)
+    wire = result.bytes_received + used.wire
+    decoded = result.bytes_received if result.bytes_decoded is None else result.bytes_decoded
+    decoded += used.decoded
     if isinstance(result, Capture):
-        return Capture(
-            result.frames, result.status, result.bytes_received + used, result.content_type
-        )
-    return CaptureFailure(f"stream: {result.reason}", result.status, result.bytes_received + used)
+        return Capture(result.frames, result.status, wire, result.content_type, decoded)
+    return CaptureFailure(f"stream: {result.reason}", result.status, wire, decoded)
 
 
 class GoogleHomePath(IntegrationPath):
@@ -145,9 +156,12 @@ class GoogleHomePath(IntegrationPath):
         headers = {"Authorization": f"Bearer {canary.token.get_secret_value()}"}
         try:
             answer, used = await post_json(self.config, router, url, body, headers)
+        except ResponseError as exc:
+            return exc.failure()
+        try:
             stream_url = stream_of(answer, request_id, canary.camera_id)
         except ResponseError as exc:
-            return CaptureFailure(exc.reason, exc.status, exc.bytes_received)
+            return exc.failure(used)
         return await capture_returned_url(stream_url, used, self.config, router)
 
 

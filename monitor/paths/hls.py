@@ -108,8 +108,8 @@ async def capture_playlist(
             if len(frames) >= config.frames:
                 break
     except StreamError as exc:
-        return exc.failure(fetcher.bytes_received)
-    return Capture(tuple(frames[: config.frames]), 200, fetcher.bytes_received, PLAYLIST_TYPE)
+        return exc.failure(fetcher.count)
+    return fetcher.captured(frames[: config.frames], PLAYLIST_TYPE)
 
 
 class HlsPath(IntegrationPath):
@@ -128,5 +128,5 @@ class HlsPath(IntegrationPath):
             try:
                 body = await fetcher.get(url, self.config.max_playlist_bytes, "playlist")
             except StreamError as exc:
-                return exc.failure(fetcher.bytes_received)
+                return exc.failure(fetcher.count)
             return await capture_playlist(fetcher, self.config, body.data, body.url)

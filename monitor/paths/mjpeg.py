@@ -29,10 +29,8 @@ _BOUNDARY = re.compile(r"""boundary="?([0-9A-Za-z'()+_,\-./:=? ]{1,70})"?""", re
 class _Input:
     """A byte buffer filled on demand from a response, every read bounded."""
 
-    def __init__(self, chunks: AsyncIterator[bytes], fetcher: Fetcher, limit: int) -> None:
-        self._chunks = chunks
-        self._fetcher = fetcher
-        self._limit = limit
+    def __init__(self, chunks: AsyncIterator[bytes]) -> None:
+        self._chunks = chunks  # bounded and decoded: `Fetcher.chunks`
         self.buffer = bytearray()
 
     async def _more(self) -> None:
@@ -40,11 +38,6 @@ class _Input:
             chunk = await anext(self._chunks)
         except StopAsyncIteration:
             raise StreamError("stream ended before enough frames") from None
-        except httpx.HTTPError as exc:
-            raise StreamError(f"stream: {type(exc).__name__}") from exc
-        self._fetcher.bytes_received += len(chunk)
-        if self._fetcher.bytes_received > self._limit:
-            raise StreamError(f"stream exceeds {self._limit} bytes")
         self.buffer += chunk
 
     async def until(self, marker: bytes, limit: int, what: str) -> bytes:
@@ -81,7 +74,7 @@ async def read_mjpeg(
 ) -> list[bytes]:
     """The first ``config.frames`` JPEG parts of a multipart response."""
     boundary = boundary_of(response.headers.get("content-type", ""))
-    source = _Input(response.aiter_raw(), fetcher, config.max_bytes)
+    source = _Input(fetcher.chunks(response, config.max_bytes, "stream"))
     delimiter = b"--" + boundary
     part_limit = min(MAX_PART_BYTES, config.max_bytes)
     frames: list[bytes] = []
@@ -145,5 +138,5 @@ class MjpegPath(IntegrationPath):
                         raise StreamError(f"unexpected content type {kind!r}", 200)
                     frames = await read_mjpeg(response, self.config, fetcher)
             except StreamError as exc:
-                return exc.failure(fetcher.bytes_received)
-        return Capture(tuple(frames), 200, fetcher.bytes_received, MJPEG_TYPE)
+                return exc.failure(fetcher.count)
+        return fetcher.captured(frames, MJPEG_TYPE)

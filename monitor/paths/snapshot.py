@@ -15,6 +15,7 @@ from monitor.paths.base import (
     Router,
     http_client,
 )
+from monitor.paths.bodies import ACCEPT_ENCODING, BodyError, ByteCount, read_body
 from monitor.paths.hints import NetworkQualityEstimator
 
 IMAGE_TYPES = ("image/jpeg", "image/png", "image/webp")
@@ -42,10 +43,11 @@ class SnapshotPath(IntegrationPath):
             "Authorization": f"Bearer {canary.token.get_secret_value()}",
             "Host": parts.netloc,
             "Accept": ", ".join(IMAGE_TYPES),
+            "Accept-Encoding": ACCEPT_ENCODING,
         }
         if self.config.network_hints:
             headers.update(estimator.headers())
-        limit = self.config.max_bytes
+        count = ByteCount()
         # A fresh client per probe: each probe measures its own connection.
         async with http_client(self.config) as client:
             sent = time.monotonic()
@@ -54,20 +56,22 @@ class SnapshotPath(IntegrationPath):
                     "GET", dial, headers=headers, extensions={"sni_hostname": host}
                 ) as response:
                     first_byte = time.monotonic()
-                    body = bytearray()
-                    async for chunk in response.aiter_bytes():
-                        body += chunk
-                        if len(body) > limit:
-                            return CaptureFailure(
-                                f"body exceeds {limit} bytes", response.status_code, len(body)
-                            )
-                    estimator.observe(first_byte - sent, len(body), time.monotonic() - first_byte)
+                    try:
+                        body = await read_body(response, self.config.max_bytes, count)
+                    except BodyError as exc:
+                        return CaptureFailure(
+                            str(exc), response.status_code, count.wire, count.decoded
+                        )
+                    # The network's figures: the bytes it carried, not what they decode to.
+                    estimator.observe(first_byte - sent, count.wire, time.monotonic() - first_byte)
             except httpx.HTTPError as exc:
                 return CaptureFailure(f"{type(exc).__name__}: {exc}".rstrip(": "))
         status = response.status_code
         if status != 200:
-            return CaptureFailure(f"HTTP {status}", status, len(body))
+            return CaptureFailure(f"HTTP {status}", status, count.wire, count.decoded)
         content_type = response.headers.get("content-type", "").split(";")[0].strip()
         if content_type not in IMAGE_TYPES:
-            return CaptureFailure(f"unexpected content type {content_type!r}", status, len(body))
-        return Capture((bytes(body),), status, len(body), content_type)
+            return CaptureFailure(
+                f"unexpected content type {content_type!r}", status, count.wire, count.decoded
+            )
+        return Capture((body,), status, count.wire, content_type, count.decoded)

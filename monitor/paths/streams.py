@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import io
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Final
@@ -30,6 +30,7 @@ from PIL import Image
 
 from monitor.config import PlaylistOptions, StreamOptions
 from monitor.paths.base import Capture, CaptureFailure, Router, http_client
+from monitor.paths.bodies import ACCEPT_ENCODING, BodyError, ByteCount, decoded_chunks, decoder_for
 
 # A larger frame is refused on its declared size, before any buffer for it exists.
 # av.open's stream probing would decode frames (an H.264 decoder sizes its tables by
@@ -58,9 +59,11 @@ class StreamError(Exception):
         self.status = status
         self.bytes_received = bytes_received
 
-    def failure(self, bytes_received: int | None = None) -> CaptureFailure:
-        received = self.bytes_received if bytes_received is None else bytes_received
-        return CaptureFailure(self.reason, self.status, received)
+    def failure(self, count: ByteCount | None = None) -> CaptureFailure:
+        """The CaptureFailure, with the bytes of ``count`` (a Fetcher's) if there is one."""
+        if count is None:
+            return CaptureFailure(self.reason, self.status, self.bytes_received)
+        return CaptureFailure(self.reason, self.status, count.wire, count.decoded)
 
 
 def allowed_hosts(config: StreamOptions) -> frozenset[str]:
@@ -104,7 +107,8 @@ class Fetcher:
     """One probe's HTTP client: routed, host-checked, redirect- and size-bounded.
 
     ``headers`` (the canary's credentials) are sent only to allowed hosts, which are
-    the only hosts it talks to. ``bytes_received`` counts every body byte read.
+    the only hosts it talks to. Bodies are decoded (gzip, deflate) in bounded steps;
+    ``count`` keeps the bytes read off the wire and the bytes decoded from them.
     """
 
     def __init__(
@@ -113,7 +117,7 @@ class Fetcher:
         self.config = config
         self.router = router
         self.headers = dict(headers or {})
-        self.bytes_received = 0
+        self.count = ByteCount()
         self._client = http_client(config)
 
     async def __aenter__(self) -> Fetcher:
@@ -138,8 +142,7 @@ class Fetcher:
                 host, parts.port or default_port(parts.scheme)
             )
             dial = urlunsplit(parts._replace(netloc=f"{proxy_host}:{proxy_port}"))
-            # Raw bytes only: a compressed body would make every byte limit meaningless.
-            headers = {**self.headers, "Host": parts.netloc, "Accept-Encoding": "identity"}
+            headers = {**self.headers, "Host": parts.netloc, "Accept-Encoding": ACCEPT_ENCODING}
             try:
                 async with self._client.stream(
                     "GET", dial, headers=headers, extensions={"sni_hostname": host}
@@ -150,27 +153,38 @@ class Fetcher:
                         continue
                     if status != 200:
                         raise StreamError(f"HTTP {status}", status)
-                    encoding = response.headers.get("content-encoding", "identity").lower()
-                    if encoding != "identity":
-                        raise StreamError(f"refused content encoding {encoding[:20]!r}", status)
+                    try:
+                        decoder_for(response)  # a coding we cannot decode: before any read
+                    except BodyError as exc:
+                        raise StreamError(str(exc), status) from None
                     yield response, url
                     return
             except httpx.HTTPError as exc:
                 raise StreamError(f"{type(exc).__name__}: {exc}".rstrip(": ")[:200]) from exc
         raise StreamError(f"more than {self.config.max_redirects} redirects")
 
-    async def read(self, response: httpx.Response, limit: int, what: str = "body") -> bytes:
-        """The whole body, or StreamError past ``limit`` bytes."""
-        body = bytearray()
+    def captured(self, frames: Sequence[bytes], kind: str) -> Capture:
+        """A Capture of ``frames`` with this fetcher's byte counts."""
+        return Capture(tuple(frames), 200, self.count.wire, kind, self.count.decoded)
+
+    @property
+    def bytes_received(self) -> int:
+        """Bytes read off the wire, over every response of this fetcher."""
+        return self.count.wire
+
+    async def chunks(
+        self, response: httpx.Response, limit: int, what: str = "body"
+    ) -> AsyncIterator[bytes]:
+        """The decoded body as it arrives; StreamError past ``limit`` bytes (either)."""
         try:
-            async for chunk in response.aiter_raw():
-                body += chunk
-                self.bytes_received += len(chunk)
-                if len(body) > limit:
-                    raise StreamError(f"{what} exceeds {limit} bytes", response.status_code)
-        except httpx.HTTPError as exc:
-            raise StreamError(f"{what}: {type(exc).__name__}", response.status_code) from exc
-        return bytes(body)
+            async for chunk in decoded_chunks(response, limit, self.count, what):
+                yield chunk
+        except BodyError as exc:
+            raise StreamError(str(exc), response.status_code) from exc
+
+    async def read(self, response: httpx.Response, limit: int, what: str = "body") -> bytes:
+        """The whole decoded body, or StreamError past ``limit`` bytes."""
+        return b"".join([chunk async for chunk in self.chunks(response, limit, what)])
 
     async def get(self, url: str, limit: int, what: str = "body") -> Body:
         async with self.stream(url) as (response, final_url):
@@ -290,7 +304,7 @@ async def capture_stream_url(
                 kind = content_type(response)
                 if kind == MJPEG_TYPE:
                     frames = await read_mjpeg(response, config, fetcher)
-                    return Capture(tuple(frames), 200, fetcher.bytes_received, kind)
+                    return fetcher.captured(frames, kind)
                 if kind in HLS_TYPES or urlsplit(final_url).path.endswith(".m3u8"):
                     limit = config.max_playlist_bytes
                     text = await fetcher.read(response, limit, "playlist")
@@ -298,10 +312,10 @@ async def capture_stream_url(
                 if kind in MP4_TYPES:
                     data = await fetcher.read(response, config.max_bytes, "video")
                     frames = await asyncio.to_thread(decode_video, data, config.frames, "mp4")
-                    return Capture(tuple(frames), 200, fetcher.bytes_received, kind)
+                    return fetcher.captured(frames, kind)
                 if kind in IMAGE_TYPES:
                     data = await fetcher.read(response, config.max_bytes, "image")
-                    return Capture((data,), 200, fetcher.bytes_received, kind)
+                    return fetcher.captured((data,), kind)
                 raise StreamError(f"unexpected stream content type {kind!r}", 200)
         except StreamError as exc:
-            return exc.failure(fetcher.bytes_received)
+            return exc.failure(fetcher.count)

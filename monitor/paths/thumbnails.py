@@ -52,7 +52,7 @@ class ThumbnailsPath(IntegrationPath):
                     *(fetcher.get(u, self.config.max_bytes, "thumbnail") for u in urls)
                 )
             except StreamError as exc:
-                return exc.failure(fetcher.bytes_received)
+                return exc.failure(fetcher.count)
             for body in bodies:
                 if body.content_type not in IMAGE_TYPES:
                     return CaptureFailure(
@@ -62,7 +62,7 @@ class ThumbnailsPath(IntegrationPath):
                     )
             frames = tuple(body.data for body in bodies)
             kind = bodies[0].content_type
-            return Capture(frames, 200, fetcher.bytes_received, kind)
+            return fetcher.captured(frames, kind)
 
 
 def newest_thumbnails(raw: bytes, base_url: str, count: int) -> list[str]:

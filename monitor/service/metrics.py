@@ -42,6 +42,8 @@ LAG_BUCKETS: Final = (0.01, 0.05, 0.1, 0.5, 1.0, 2.0, 5.0, 15.0, 60.0)
 METRIC_NAMES: Final = (
     "camcanary_probes_total",
     "camcanary_probe_duration_seconds",
+    "camcanary_probe_received_bytes_total",
+    "camcanary_probe_decoded_bytes_total",
     "camcanary_scheduler_lag_seconds",
     "camcanary_open_incidents",
     "camcanary_killswitch_state",
@@ -133,6 +135,20 @@ class Metrics:
             buckets=DURATION_BUCKETS,
             registry=self.registry,
         )
+        # Wire bytes are what the network carried; decoded bytes what a path's parser
+        # was given after Content-Encoding. A ratio far above 1 is a compressing cloud.
+        self.received = Counter(
+            "camcanary_probe_received_bytes",
+            "Body bytes probes read off the network",
+            ["path"],
+            registry=self.registry,
+        )
+        self.decoded = Counter(
+            "camcanary_probe_decoded_bytes",
+            "Body bytes probes decoded from what they received (Content-Encoding)",
+            ["path"],
+            registry=self.registry,
+        )
         self.lag = Histogram(
             "camcanary_scheduler_lag_seconds",
             "How late scheduled probes start after their planned time",
@@ -141,6 +157,8 @@ class Metrics:
         )
         # Every series exists from the start, so rate() and absent() work from zero.
         for path in paths:
+            self.received.labels(path)
+            self.decoded.labels(path)
             for profile in profiles:
                 self.duration.labels(path, profile)
                 for verdict in Verdict:
@@ -151,6 +169,9 @@ class Metrics:
     def observe(self, result: ProbeResult) -> None:
         self.probes.labels(result.path, result.profile, str(result.verdict)).inc()
         self.duration.labels(result.path, result.profile).observe(result.duration_s)
+        self.received.labels(result.path).inc(result.bytes_received)
+        decoded = result.bytes_received if result.bytes_decoded is None else result.bytes_decoded
+        self.decoded.labels(result.path).inc(decoded)
 
     def observe_lag(self, seconds: float) -> None:
         self.lag.observe(max(0.0, seconds))

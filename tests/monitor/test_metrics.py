@@ -8,6 +8,7 @@ import asyncio
 import shutil
 import subprocess
 from collections import Counter
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -160,3 +161,25 @@ def test_a_failing_database_reports_store_down_instead_of_failing_the_scrape(
 def _promtool_present() -> None:
     if not Path(PROMTOOL).exists():
         pytest.fail("promtool is missing: `make system` installs Debian's prometheus package")
+
+
+def test_wire_and_decoded_bytes_are_counted_apart() -> None:
+    metrics = Metrics(None, ["app", "hls"], ["good"])
+    at = datetime.now(UTC)
+    plain = ProbeResult("lobby", "app", "good", at, 0.1, Verdict.OWN, bytes_received=1_000)
+    metrics.observe(
+        ProbeResult(
+            "lobby", "app", "good", at, 0.1, Verdict.OWN, bytes_received=100, bytes_decoded=900
+        )
+    )
+    metrics.observe(plain)  # not compressed: decoded is what was received
+    samples = {
+        (sample.name, sample.labels["path"]): sample.value
+        for family in text_string_to_metric_families(metrics.exposition().decode())
+        for sample in family.samples
+        if sample.name.startswith("camcanary_probe_") and sample.name.endswith("bytes_total")
+    }
+
+    assert samples[("camcanary_probe_received_bytes_total", "app")] == 1_100
+    assert samples[("camcanary_probe_decoded_bytes_total", "app")] == 1_900
+    assert samples[("camcanary_probe_received_bytes_total", "hls")] == 0  # exists from zero

@@ -194,9 +194,9 @@ def _sps_declaring(nal: bytes, width: int, height: int) -> bytes:
     return nal[:1] + _escape(rbsp)
 
 
-def h264_ts_declaring(width: int, height: int, frames: int = 3) -> bytes:
-    """H.264 in MPEG-TS, encoded by x264 at 64x64, its SPS then declaring ``width`` x
-    ``height``: the slices still cover 64x64, the decoder would allocate the rest."""
+def h264_declaring(width: int, height: int, frames: int = 3) -> bytes:
+    """An H.264 Annex B stream encoded by x264 at 64x64, its SPS then declaring ``width``
+    x ``height``: the slices still cover 64x64, the decoder would allocate the rest."""
     raw = io.BytesIO()
     with av.open(raw, mode="w", format="h264") as out:
         stream = out.add_stream("libx264", rate=25)
@@ -217,7 +217,12 @@ def h264_ts_declaring(width: int, height: int, frames: int = 3) -> bytes:
         else unit
         for unit in units
     ]
-    stream_bytes = b"\x00\x00\x01".join(rewritten)
+    return b"\x00\x00\x01".join(rewritten)
+
+
+def h264_ts_declaring(width: int, height: int, frames: int = 3) -> bytes:
+    """`h264_declaring` in MPEG-TS."""
+    stream_bytes = h264_declaring(width, height, frames)
     # One access unit per frame: split before each slice of a new picture (AUD-free).
     ts = io.BytesIO()
     with av.open(ts, mode="w", format="mpegts") as out:

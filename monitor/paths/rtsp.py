@@ -35,9 +35,11 @@ from monitor.config import CanaryConfig, RtspOptions, StreamOptions
 from monitor.paths.base import Capture, CaptureFailure, IntegrationPath, Router
 from monitor.paths.rtsp_guard import confine_connects, guarded
 from monitor.paths.streams import (
+    DECODER_OPTIONS,
     MAX_DECODED_FRAMES,
-    MAX_PIXELS,
+    PROBE_OPTIONS,
     StreamError,
+    check_frame_size,
     check_url,
     default_port,
     to_jpeg,
@@ -62,6 +64,9 @@ def _pull(
         "max_delay": "500000",
         "analyzeduration": "1000000",  # stream time; the default 5 s delays the first frame
         "probesize": "500000",
+        # Stream probing decodes nothing and sizes nothing past MAX_PIXELS: an SPS
+        # declaring 16000x16000 would cost its decoder ~1.2 GB before any check.
+        **PROBE_OPTIONS,
     }
     ends = progress = time.monotonic()
     ends += MAX_PULL_S
@@ -72,6 +77,9 @@ def _pull(
             if not container.streams.video:
                 raise StreamError("no video stream in the RTSP session")
             stream = container.streams.video[0]
+            width, height = stream.codec_context.width, stream.codec_context.height
+            check_frame_size(width, height)  # declared (0 x 0 if it was refused)
+            stream.codec_context.options = DECODER_OPTIONS  # decode, below MAX_PIXELS
             decoded = 0
             # A frame is kept only once a later packet arrived: when the connection is
             # cut inside a frame, FFmpeg's parser flushes the half-received frame as a
@@ -94,8 +102,7 @@ def _pull(
                     continue
                 for frame in packet.decode():
                     decoded += 1
-                    if frame.width * frame.height > MAX_PIXELS:
-                        raise StreamError(f"frame size {frame.width}x{frame.height} too large")
+                    check_frame_size(frame.width, frame.height)
                     if not frame.is_corrupt:
                         pending.append(frame)
                 if decoded >= MAX_DECODED_FRAMES:

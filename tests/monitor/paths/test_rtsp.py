@@ -10,6 +10,7 @@ import contextlib
 import threading
 import time
 from datetime import UTC, datetime
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
@@ -25,6 +26,8 @@ from monitor.results import ProbeResult
 from monitor.verdict import Verdict
 from testbed import TestbedCloud, TestbedServer
 from tests.harness import direct, fleet_of, probe_config, probing
+from tests.hostile_media import h264_declaring, measured
+from tests.hostile_rtsp import rtsp_playing
 from tests.monitor.paths.stream_helpers import SECRET, TENANTS, Bed, probe, silent_server
 
 CAMERA = "/cameras/{camera_id}"
@@ -185,3 +188,29 @@ def test_a_stream_cut_mid_frame_is_never_judged_on_the_half_frame(bed: Bed) -> N
     # The sweep crossed the first frames: early cuts fail, later ones give whole frames.
     assert "failure" in outcomes
     assert "own" in outcomes
+
+
+RTSP_PULL = (
+    """import asyncio
+from monitor.config import PathConfig
+from monitor.paths.rtsp import capture_rtsp
+from monitor.paths.streams import StreamError
+url = data.decode()
+config = PathConfig(name="live", kind="rtsp", url=url, read_timeout_s=5.0)
+async def direct(host, port):
+    return host, port
+def pull():
+    result = asyncio.run(capture_rtsp(url, config, direct))
+    raise StreamError(getattr(result, "reason", None) or f"captured {len(result.frames)} frames")""",
+    "pull()",
+)
+
+
+def test_an_rtsp_stream_declaring_a_huge_frame_is_refused_before_decoding(tmp_path: Path) -> None:
+    """An SPS declaring 16000x16000 (in the SDP and in band) over 64x64 slices: FFmpeg's
+    stream probing would decode it, sizing its buffers by the SPS (~400 MB a frame)."""
+    with rtsp_playing(h264_declaring(16_000, 16_000, frames=1)) as url:
+        growth_mib, outcome = measured(url.encode(), RTSP_PULL, tmp_path)
+
+    assert outcome == "StreamError: frame size 16000x16000 exceeds the limit of 8294400 pixels"
+    assert growth_mib < 100, f"{growth_mib:.0f} MiB for {outcome}"

@@ -193,6 +193,7 @@ def test_a_stream_cut_mid_frame_is_never_judged_on_the_half_frame(bed: Bed) -> N
 RTSP_PULL = (
     """import asyncio
 from monitor.config import PathConfig
+from monitor.paths import CaptureFailure
 from monitor.paths.rtsp import capture_rtsp
 from monitor.paths.streams import StreamError
 url = data.decode()
@@ -201,7 +202,9 @@ async def direct(host, port):
     return host, port
 def pull():
     result = asyncio.run(capture_rtsp(url, config, direct))
-    raise StreamError(getattr(result, "reason", None) or f"captured {len(result.frames)} frames")""",
+    if isinstance(result, CaptureFailure):
+        raise StreamError(result.reason)
+    raise StreamError(f"captured {len(result.frames)} frames")""",
     "pull()",
 )
 

@@ -12,7 +12,7 @@
 every `Alert` as it happens. Slack is deliberately not one of them: it is configured
 by the ``slack:`` section, and incidents reach it as threads (parent, updates,
 replies) composed by the incident engine and delivered through the durable outbox,
-with ``SlackNotifier`` as the outbox's `alerts.outbox.Transport`.
+with ``SlackNotifier`` as the outbox's `alerts.base.Transport`.
 
 This package imports nothing else of camcanary's.
 """

@@ -11,6 +11,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+from typing import Any, Protocol
 
 
 class AlertKind(StrEnum):
@@ -65,3 +66,24 @@ class Notifier(ABC):
     @abstractmethod
     async def send(self, alert: Alert) -> None:
         """Deliver one alert, or raise NotifierError. Must not block the event loop."""
+
+
+class Transport(Protocol):
+    """Where the outbox (``alerts.outbox``) delivers: Slack's three calls. Each raises
+    NotifierError when it could not deliver; a 5xx or a dropped connection is not
+    retried inside the call (the outbox retries, looking the message up first)."""
+
+    async def post(
+        self, channel: str, payload: dict[str, Any], *, key: str, thread_ts: str | None = None
+    ) -> str:
+        """Post ``payload``'s ``text`` and ``blocks`` (a reply with ``thread_ts``) under
+        idempotency ``key``; returns the message's ts."""
+        ...
+
+    async def update(self, channel: str, ts: str, payload: dict[str, Any]) -> None:
+        """Replace message ``ts``'s text and blocks."""
+        ...
+
+    async def find(self, channel: str, key: str, *, thread_ts: str | None = None) -> str | None:
+        """The ts of a recent message posted under ``key``, or None."""
+        ...

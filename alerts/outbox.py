@@ -11,6 +11,11 @@ down or rate-limiting. Nothing is sent twice:
   it, a restart never posts a new one;
 - a message whose earlier attempt may have reached Slack is first looked up by its
   key (message metadata) before it is posted again.
+
+Pages first (``PRIORITY``): incident messages (a leak page, its kill-switch reply) go
+before standalone ones (warning digests). A failure holds the whole channel until its
+next try, so after an outage that order holds; a pass sending warnings stops when
+something new is enqueued, so a new page waits behind one message at most.
 """
 
 from __future__ import annotations
@@ -21,31 +26,24 @@ import logging
 import random
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
-from alerts.base import NotifierError
+from alerts.base import NotifierError, Transport
 from alerts.tables import outbox, threads
 
 log = logging.getLogger(__name__)
-PARENT, UPDATE, REPLY, POST = "parent", "update", "reply", "post"
+PARENT, UPDATE, REPLY, POST, DIGEST = "parent", "update", "reply", "post", "digest"
 PENDING, SENDING, SENT, DEAD = "pending", "sending", "sent", "dead"
+STANDALONE = (POST, DIGEST)
+# Delivery order: incident messages (0) before standalone ones (1).
+PRIORITY = sa.case((outbox.c.kind.in_(STANDALONE), 1), else_=0)
 
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
-
-
-class Transport(Protocol):
-    async def post(
-        self, channel: str, payload: dict[str, Any], *, key: str, thread_ts: str | None = None
-    ) -> str: ...
-
-    async def update(self, channel: str, ts: str, payload: dict[str, Any]) -> None: ...
-
-    async def find(self, channel: str, key: str, *, thread_ts: str | None = None) -> str | None: ...
 
 
 def insert_ignore(conn: sa.Connection, table: sa.Table, values: dict[str, Any]) -> bool:
@@ -57,7 +55,7 @@ def insert_ignore(conn: sa.Connection, table: sa.Table, values: dict[str, Any]) 
     return conn.execute(query).first() is not None
 
 
-def _row(
+def new_row(
     kind: str,
     key: str,
     channel: str,
@@ -95,7 +93,7 @@ def open_thread(
     )
     if fresh and payload is not None:
         key = f"incident:{incident_id}:parent"
-        insert_ignore(conn, outbox, _row(PARENT, key, channel, incident_id, payload, now))
+        insert_ignore(conn, outbox, new_row(PARENT, key, channel, incident_id, payload, now))
     return fresh
 
 
@@ -107,25 +105,21 @@ def update_parent(
     channel = thread.scalar_one_or_none()
     if channel is None:
         return
-    parent = conn.execute(
-        sa.update(outbox)
-        .where(outbox.c.key == f"incident:{incident_id}:parent", outbox.c.status == PENDING)
-        .values(payload=payload)
-    )
-    if parent.rowcount:  # not posted yet: post the newest state in the first place
-        return
+    # Every unsent message of the parent takes the newest state: a parent not posted yet
+    # is posted as it is now, and an edit queued while it was in flight must not bring
+    # an older state back after it.
     changed = conn.execute(
         sa.update(outbox)
         .where(
             outbox.c.incident_id == incident_id,
-            outbox.c.kind == UPDATE,
+            outbox.c.kind.in_((PARENT, UPDATE)),
             outbox.c.status == PENDING,
         )
         .values(payload=payload)
     )
     if not changed.rowcount:
         key = f"incident:{incident_id}:update:{now.timestamp():.6f}:{random.getrandbits(32):08x}"
-        row = _row(UPDATE, key, channel, incident_id, payload, now)
+        row = new_row(UPDATE, key, channel, incident_id, payload, now)
         conn.execute(sa.insert(outbox).values(**row))
 
 
@@ -138,14 +132,14 @@ def reply(
     ).scalar_one_or_none()
     if channel is None:
         return False
-    return insert_ignore(conn, outbox, _row(REPLY, key, channel, incident_id, payload, now))
+    return insert_ignore(conn, outbox, new_row(REPLY, key, channel, incident_id, payload, now))
 
 
 def post(
     conn: sa.Connection, channel: str, key: str, payload: dict[str, Any], now: datetime
 ) -> bool:
     """Enqueue a standalone message (a warning, a probe-health note)."""
-    return insert_ignore(conn, outbox, _row(POST, key, channel, None, payload, now))
+    return insert_ignore(conn, outbox, new_row(POST, key, channel, None, payload, now))
 
 
 class OutboxSender:
@@ -201,11 +195,10 @@ class OutboxSender:
             except Exception:  # the database hiccuped: the loop must survive it
                 log.exception("outbox pass failed")
                 delivered = 0
-            if delivered:
-                continue
+            if delivered or self._wake.is_set():
+                continue  # a wake during the pass: select again rather than wait
             if self._stopping:
                 break
-            self._wake.clear()
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(self._poll_s):
                     await self._wake.wait()
@@ -228,15 +221,19 @@ class OutboxSender:
                         sa.and_(outbox.c.status == SENDING, outbox.c.claimed_until < now),
                     )
                 )
-                .order_by(outbox.c.id)
+                .order_by(PRIORITY, outbox.c.id)
                 .limit(self._batch)
             ).all()
+        self._wake.clear()  # from here on, a wake means something new was enqueued
         delivered = 0
         blocked: set[str] = set()  # channels whose earlier message failed in this pass
         waiting: set[int] = set()  # incidents whose parent is not posted yet
+        paged = False  # a parent went out in this pass
         for row in rows:
             if row.channel in blocked or row.incident_id in waiting:
                 continue
+            if row.kind in STANDALONE and (self._wake.is_set() or paged):
+                break  # new work, or replies now postable under a new parent: pages first
             if row.kind in (UPDATE, REPLY) and row.thread_ts is None:
                 waiting.add(row.incident_id)
                 continue
@@ -256,6 +253,7 @@ class OutboxSender:
                 continue
             self._sent(row, ts)
             delivered += 1
+            paged = paged or row.kind == PARENT
         return delivered
 
     async def _deliver(self, row: Any, payload: dict[str, Any]) -> str | None:
@@ -318,6 +316,7 @@ class OutboxSender:
         status = PENDING if exc.retryable else DEAD
         log_at = log.warning if exc.retryable else log.error
         log_at("outbox message %s (%s) failed, attempt %d: %s", row.key, row.kind, attempts, exc)
+        retry_at = self._clock() + timedelta(seconds=delay)
         with self._engine.begin() as conn:
             conn.execute(
                 sa.update(outbox)
@@ -325,11 +324,17 @@ class OutboxSender:
                 .values(
                     status=status,
                     attempts=attempts,
-                    next_attempt_at=self._clock() + timedelta(seconds=delay),
+                    next_attempt_at=retry_at,
                     claimed_until=None,
                     last_error=str(exc)[:500],
                 )
             )
+            if exc.retryable:  # the channel is down: all of it waits for the same try
+                conn.execute(
+                    sa.update(outbox)
+                    .where(outbox.c.channel == row.channel, outbox.c.status == PENDING)
+                    .values(next_attempt_at=retry_at)
+                )
 
 
 def _running_loop() -> asyncio.AbstractEventLoop | None:

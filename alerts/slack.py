@@ -1,11 +1,14 @@
 """``SlackNotifier``: the Slack Web API through slack-sdk's async client (bot token).
 
-It is the outbox's transport (``alerts.outbox.Transport``): post, update, reply and
+It is the outbox's transport (``alerts.base.Transport``): post, update, reply and
 find a message already posted under an idempotency key (carried in the message's
-metadata, https://api.slack.com/metadata). Retries inside one call are slack-sdk's
-retry handlers (connection errors, 429 with Retry-After, 5xx); anything longer is
-the outbox's backoff. Writes are paced per channel (``min_interval_s``, 1 s: Slack's
-chat.postMessage limit, https://api.slack.com/methods/chat.postMessage#rate_limiting).
+metadata, https://api.slack.com/metadata). Inside one call only a 429 is retried
+(slack-sdk's handler honours Retry-After; Slack took nothing). A 5xx or a dropped
+connection may follow a post Slack accepted, so it is the outbox's to retry: it looks
+the message up by its key first, where an in-call retry would post it twice, and it
+sends pages before warnings, where an in-call retry would hold the channel. Writes
+are paced per channel (``min_interval_s``, 1 s: Slack's chat.postMessage limit,
+https://api.slack.com/methods/chat.postMessage#rate_limiting).
 """
 
 from __future__ import annotations
@@ -16,11 +19,7 @@ from typing import Any
 
 import aiohttp
 from slack_sdk.errors import SlackApiError, SlackClientError
-from slack_sdk.http_retry.builtin_async_handlers import (
-    AsyncConnectionErrorRetryHandler,
-    AsyncRateLimitErrorRetryHandler,
-    AsyncServerErrorRetryHandler,
-)
+from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
 from slack_sdk.web.async_client import AsyncWebClient
 
 from alerts.base import NotifierError
@@ -65,11 +64,7 @@ class SlackNotifier:
             token=token,
             base_url=base_url or AsyncWebClient.BASE_URL,
             timeout=timeout_s,
-            retry_handlers=[
-                AsyncConnectionErrorRetryHandler(max_retry_count=retries),
-                AsyncRateLimitErrorRetryHandler(max_retry_count=retries),
-                AsyncServerErrorRetryHandler(max_retry_count=retries),
-            ],
+            retry_handlers=[AsyncRateLimitErrorRetryHandler(max_retry_count=retries)],
         )
         self._min_interval_s = min_interval_s
         self._next_free: dict[str, float] = {}

@@ -3,7 +3,8 @@
 Every message is an outbox row (``alerts.outbox``) enqueued through a `Tx`, in the
 transaction of the change it reports; without Slack nothing is enqueued and no thread
 row exists: the incident keeps its own state either way. Standalone messages (a
-warning, a probe-health note) go out at most once per ``warning_every_s`` per scope.
+warning, a probe-health note) are lines of a per-channel digest (``alerts.digest``), at
+most one per ``warning_every_s`` per scope.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from alerts.blocks import IncidentView, approve_message, escape, incident_message, text_message
@@ -131,14 +132,14 @@ class Threads:
         return len(told)
 
     def post(self, channel: str, scope: str, text: str) -> None:
-        """A standalone message; logged instead without Slack or a channel."""
+        """A standalone message, as a line of the channel's warning digest (at most one
+        per ``scope`` and ``warning_every_s``); logged instead without Slack or a
+        channel."""
         if self._slack is None or not channel:
             log.info("%s", text)
             return
-        now = self._clock()
-        bucket = int(now.timestamp() // self._every_s)
-        payload = text_message(text)
-        if self._ledger.transaction(lambda tx: tx.post(channel, f"{scope}:{bucket}", payload, now)):
+        now, window = self._clock(), timedelta(seconds=self._every_s)
+        if self._ledger.transaction(lambda tx: tx.warn(channel, scope, text, now, window=window)):
             self._wake()
 
     def message(

@@ -15,13 +15,13 @@ thread was last reminded, and exists only for incidents reported to Slack.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from alerts import outbox
+from alerts import digest, outbox
 from alerts.evidence import EvidenceRecord, EvidenceVault
 from alerts.tables import actions, evidence, silences, threads
 from monitor.results import ProbeResult
@@ -69,8 +69,10 @@ class Tx:
     def reply(self, incident_id: int, key: str, payload: Payload, now: datetime) -> bool:
         return outbox.reply(self._conn, incident_id, key, payload, now)
 
-    def post(self, channel: str, key: str, payload: Payload, now: datetime) -> bool:
-        return outbox.post(self._conn, channel, key, payload, now)
+    def warn(
+        self, channel: str, scope: str, line: str, now: datetime, *, window: timedelta
+    ) -> bool:
+        return digest.warn(self._conn, channel, scope, line, now, window=window)
 
 
 class IncidentStore:

@@ -46,6 +46,10 @@ COMMANDS: dict[str, Lazy] = {
         "monitor.cli.killswitch:killswitch_group",
         "See and change the per-path kill switches (every change is audited).",
     ),
+    "migrate": Lazy(
+        "monitor.cli.migrate:migrate_command",
+        "Bring the store's schema to this release (as a role that may change it).",
+    ),
     "probe": Lazy(
         "monitor.cli.probe:probe_command",
         "Run every probe of the matrix, record the results, print them.",

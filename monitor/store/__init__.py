@@ -105,6 +105,21 @@ class Store:
         except SQLAlchemyError as exc:
             raise StoreError(f"cannot migrate {self.engine.url!r}: {exc}") from exc
 
+    def revisions(self) -> tuple[str | None, str]:
+        """The schema's Alembic revision (None: an empty database) and the newest one."""
+        from alembic.runtime.migration import MigrationContext
+        from alembic.script import ScriptDirectory
+
+        cfg = AlembicConfig()
+        cfg.set_main_option("script_location", str(MIGRATIONS))
+        head = ScriptDirectory.from_config(cfg).get_current_head()
+        try:
+            with self.engine.connect() as connection:
+                current = MigrationContext.configure(connection).get_current_revision()
+        except SQLAlchemyError as exc:
+            raise StoreError(f"cannot read the schema of {self.engine.url!r}: {exc}") from exc
+        return current, str(head)
+
     def register(self, canaries: Iterable[CanaryConfig], paths: Iterable[PathConfig]) -> None:
         """Upsert the configured fleet; every path gets an armed kill switch if it has none."""
         now = datetime.now(UTC)

@@ -47,7 +47,7 @@ def test_posts_updates_and_lookups_round_trip_through_slack_sdk() -> None:
     [
         ({"status": 200, "error": "channel_not_found"}, False, "HTTP 200 channel_not_found"),
         ({"status": 200, "error": "fatal_error"}, True, "HTTP 200 fatal_error"),
-        ({"status": 500, "error": "internal_error", "count": 3}, True, "HTTP 500"),
+        ({"status": 500, "error": "internal_error"}, True, "HTTP 500"),
     ],
 )
 def test_failures_are_mapped_to_retryable_or_permanent(
@@ -66,7 +66,9 @@ def test_failures_are_mapped_to_retryable_or_permanent(
 
     assert error.retryable is retryable
     assert message in str(error)
-    assert calls == (3 if "500" in message else 1)  # slack-sdk retried the 5xx twice
+    # Never retried inside the call, a 5xx included: Slack may have taken the post, and
+    # the outbox retries it after looking it up by its key (alerts.slack).
+    assert calls == 1
 
 
 def test_a_wrong_token_is_a_permanent_error() -> None:
